@@ -1,0 +1,6 @@
+"""infwide: infinitely wide neural networks without JAX and without autodiff."""
+from . import stax
+from .kernel import Kernel
+
+__version__ = "0.1.0"
+__all__ = ["stax", "Kernel", "__version__"]

@@ -1,0 +1,51 @@
+"""The ``Kernel`` record: the covariance tensors a network layer passes on.
+
+Layout (NT's): batch axes first, then spatial axes. ``nngp`` and ``ntk`` have shape
+``(N1, N2)`` after a readout, ``(N1, N2, H, W, ...)`` when only the spatial diagonal is
+kept (``diagonal_spatial=True``) and ``(N1, N2, H, H, W, W, ...)`` when the full spatial
+covariance is kept. ``cov1``/``cov2`` are the per-input covariances with the batch
+diagonal taken: ``(N1,)``, ``(N1, H, W, ...)`` or ``(N1, H, H, W, W, ...)``.
+"""
+import dataclasses
+from typing import Any, Optional, Tuple
+
+__all__ = ["Kernel"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Kernel:
+    nngp: Any
+    ntk: Optional[Any]
+    cov1: Any
+    cov2: Optional[Any]
+    shape1: Tuple[int, ...]
+    shape2: Tuple[int, ...]
+    x1_is_x2: bool = False
+    is_gaussian: bool = True
+    is_input: bool = False
+    diagonal_spatial: bool = True
+    diagonal_batch: bool = True
+    batch_axis: int = 0
+    channel_axis: int = -1
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def n_spatial(self):
+        """Number of spatial dimensions still carried."""
+        return len(self.shape1) - 2
+
+    @property
+    def dtype(self):
+        return self.nngp.dtype
+
+    def cov2_or_cov1(self):
+        """``cov2``, or ``cov1`` when x2 was x1 (``cov2`` is then not stored)."""
+        return self.cov1 if self.cov2 is None else self.cov2
+
+    def __repr__(self):
+        shp = lambda a: None if a is None else tuple(a.shape)
+        return (f"Kernel(nngp={shp(self.nngp)}, ntk={shp(self.ntk)}, cov1={shp(self.cov1)}, "
+                f"cov2={shp(self.cov2)}, shape1={self.shape1}, shape2={self.shape2}, "
+                f"diagonal_spatial={self.diagonal_spatial}, is_gaussian={self.is_gaussian})")

@@ -1,0 +1,32 @@
+"""Shared fixtures and helpers: read-only inputs and Monte-Carlo estimators."""
+import numpy as np
+import pytest
+
+
+def readonly(a):
+    a = np.array(a)
+    a.setflags(write=False)
+    return a
+
+
+@pytest.fixture
+def x_fc():
+    """Small fully-connected inputs: (5, 7) and (4, 7), float64, read-only."""
+    rng = np.random.default_rng(1234)
+    return readonly(rng.standard_normal((5, 7))), readonly(rng.standard_normal((4, 7)))
+
+
+def mc_nngp(layer, x1, x2, n_samples, seed=0, batch=1):
+    """Monte-Carlo NNGP of a network's output: E[f(x1) f(x2)^T], averaged over output channels
+    and ``n_samples`` independent initialisations (channels last, batch first)."""
+    init_fn, apply_fn, _ = layer
+    rng = np.random.default_rng(seed)
+    acc = 0.0
+    for _ in range(n_samples):
+        _, params = init_fn(rng, x1.shape)
+        f1, f2 = apply_fn(params, x1), apply_fn(params, x2)
+        f1 = f1.reshape(f1.shape[0], -1, f1.shape[-1])
+        f2 = f2.reshape(f2.shape[0], -1, f2.shape[-1])
+        acc = acc + np.einsum("isc,jtc->ijst", f1, f2) / f1.shape[-1]
+    out = acc / n_samples
+    return out
