@@ -362,7 +362,9 @@ class Repeat(Layer):
         for c in reversed(cache):
             g, ct = self.layer.backward(params, c, ct)
             total = g if total is None else _tree_add(total, g)
-        return (params if total is None else total), ct
+        if total is None:  # n == 0: the output does not depend on the parameters
+            total = _tree_scale(params, 0.0)
+        return total, ct
 
     def input_needs_full(self, out_full):
         for _ in range(self.n):
@@ -385,6 +387,14 @@ def _tree_add(a, b):
     if isinstance(a, (tuple, list)):
         return type(a)(_tree_add(x, y) for x, y in zip(a, b))
     return a + b
+
+
+def _tree_scale(a, c):
+    if a is None:
+        return None
+    if isinstance(a, (tuple, list)):
+        return type(a)(_tree_scale(x, c) for x in a)
+    return a * c
 
 
 def _check_layer(l, where):
