@@ -1,0 +1,8 @@
+"""Numba-CUDA kernels that have no CPU twin file: the fused full-covariance convolution block,
+average pooling of full covariances and the elementwise dual activations for device arrays.
+
+Importing this package imports nothing heavy. Its modules ``block``, ``pool`` and ``duals``
+import ``numba.cuda`` (through ``kernels._jit.cuda_module``) when they are themselves imported,
+which infwide does only when a GPU array is given (or in Numba's CUDA simulator, for tests).
+``reference`` holds the plain array (NumPy/CuPy) statements they are tested against.
+"""

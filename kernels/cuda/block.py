@@ -1,0 +1,247 @@
+"""The fused full-covariance block on the GPU: a run of 3x3 stride-1 convolutions, each
+followed by an activation, between two poolings, for many image pairs at once.
+
+Mathematics: ``reference.conv_block_ref`` (the layer-by-layer statement this kernel is tested
+against). A stride-1 convolution only mixes entries of a pair tensor ``K[h, h', w, w']`` with
+the same spatial offset ``(dh, dw) = (h' - h, w' - w)``, and the activation is pointwise, so
+all layers of a block run on one offset plane ``P[h, w] = K[h, h + dh, w, w + dw]`` kept in
+shared memory (NNGP and NTK, double-buffered: ``4 H W`` values), one CUDA block per
+(pair, offset). The per-position variances each activation needs are those of the images'
+own covariances (offset (0, 0)); they are computed once per image (``block_variances``), not
+once per pair.
+
+Symmetry: for a pair of an image with itself, plane ``(-dh, -dw)`` is the transpose of plane
+``(dh, dw)``; such launches (``self_pairs``) compute one plane of each mirror pair and write
+both. For ``x2 = x1`` only pairs ``i < j`` are launched; ``K[j, i]`` is the spatial transpose
+of ``K[i, j]`` and ``K[i, i]`` comes from the self launch (it equals ``cov1[i]``).
+"""
+import functools
+
+import numba
+import numpy as np
+
+from .._jit import cuda_module
+from .._xp import get_xp
+from .duals import act_table, dual_dev
+from .reference import block_variances, conv_block_ref
+
+cuda = cuda_module()
+
+__all__ = ["conv_block", "coef_table", "PADDINGS", "SHARED_BYTES"]
+
+PADDINGS = {"SAME": 0, "VALID": 1, "CIRCULAR": 2}
+SHARED_BYTES = 48 * 1024   # the default dynamic shared-memory limit of a CUDA block
+
+
+def coef_table(coefs, dtype):
+    """Rows ``(W2, b2, c_ntk, c_nngp, c0)`` -> ``(W2/9, b2, c_ntk/9, c_nngp/9, c0)``."""
+    c = np.array(coefs, dtype=np.float64).reshape(-1, 5)
+    c[:, [0, 2, 3]] /= 9.0
+    return c.astype(dtype)
+
+
+@cuda.jit(device=True)
+def _offset(k, pad, Ho, Wo, H, W):
+    """Offset ``(dh, dw)`` of plane number ``k`` and the number of the mirror plane."""
+    if pad == 2:
+        dh, dw = k // W, k % W
+        return dh, dw, ((H - dh) % H) * W + (W - dw) % W
+    nw = 2 * Wo - 1
+    dh, dw = k // nw - (Ho - 1), k % nw - (Wo - 1)
+    return dh, dw, (2 * Ho - 1) * nw - 1 - k
+
+
+@cuda.jit(device=True)
+def _box(sh, cur, plane, nr, nc, r, c, pad, want_ntk):
+    """Sums of the 3x3 neighbourhood of local entry ``(r, c)``: ``(S_nngp, S_ntk)``."""
+    sk = sh[cur] - sh[cur]
+    st = sk
+    for a in range(3):
+        rr = r + a if pad == 1 else r + a - 1
+        if pad == 2:
+            rr = rr % nr
+        if rr < 0 or rr >= nr:
+            continue
+        for b in range(3):
+            cc = c + b if pad == 1 else c + b - 1
+            if pad == 2:
+                cc = cc % nc
+            if cc < 0 or cc >= nc:
+                continue
+            sk += sh[cur + rr * nc + cc]
+            if want_ntk:
+                st += sh[cur + plane + rr * nc + cc]
+    return sk, st
+
+
+@cuda.jit(device=True)
+def _pos(h0, r, dh, n, pad):
+    """Absolute positions ``(h, h + dh)`` of local row ``r`` (modulo ``n`` for CIRCULAR)."""
+    h = h0 + r
+    hp = h + dh
+    if pad == 2:
+        hp = hp % n
+    return h, hp
+
+
+@cuda.jit(device=True)
+def _layers(sh, plane, nr, nc, h0, w0, dh, dw, i, j, var1, var2, coefs, acts, pad, want_ntk):
+    """Run every layer of the block on the plane in shared memory; return the final buffer."""
+    tid, nt = cuda.threadIdx.x, cuda.blockDim.x
+    cur, nxt = 0, 2 * plane
+    for l in range(coefs.shape[0]):
+        nro, nco = (nr - 2, nc - 2) if pad == 1 else (nr, nc)
+        H, W = var1.shape[2], var1.shape[3]
+        for e in range(tid, nro * nco, nt):
+            r, c = e // nco, e % nco
+            sk, st = _box(sh, cur, plane, nr, nc, r, c, pad, want_ntk)
+            k12 = coefs[l, 0] * sk + coefs[l, 1]
+            h, hp = _pos(h0, r, dh, H, pad)
+            w, wp = _pos(w0, c, dw, W, pad)
+            nk, dot = dual_dev(acts[l], var1[l, i, h, w], k12, var2[l, j, hp, wp])
+            sh[nxt + e] = nk
+            if want_ntk:
+                sh[nxt + plane + e] = (coefs[l, 2] * st + coefs[l, 3] * sk + coefs[l, 4]) * dot
+        cuda.syncthreads()
+        cur, nxt = nxt, cur
+        nr, nc = nro, nco
+    return cur
+
+
+@functools.lru_cache(maxsize=None)
+def _block_kernel(dtype_name):
+    """The fused kernel, compiled for one dtype (the shared array's type is static)."""
+    dt = {"float32": numba.float32, "float64": numba.float64}[dtype_name]
+
+    @cuda.jit
+    def kernel(src_k, src_t, dst_k, dst_t, var1, var2, idx1, idx2, coefs, acts, pad,
+               want_ntk, self_pairs):
+        sh = cuda.shared.array(0, dtype=dt)
+        b, k = cuda.blockIdx.x, cuda.blockIdx.y
+        H, W, Ho, Wo = src_k.shape[1], src_k.shape[3], dst_k.shape[1], dst_k.shape[3]
+        dh, dw, mirror = _offset(k, pad, Ho, Wo, H, W)
+        if self_pairs and mirror < k:
+            return
+        plane = H * W
+        h0, w0 = (0, 0) if pad == 2 else (max(0, -dh), max(0, -dw))
+        nr, nc = (H, W) if pad == 2 else (H - abs(dh), W - abs(dw))
+        tid, nt = cuda.threadIdx.x, cuda.blockDim.x
+        for e in range(tid, nr * nc, nt):
+            h, hp = _pos(h0, e // nc, dh, H, pad)
+            w, wp = _pos(w0, e % nc, dw, W, pad)
+            sh[e] = src_k[b, h, hp, w, wp]
+            if want_ntk:
+                sh[plane + e] = src_t[b, h, hp, w, wp]
+        cuda.syncthreads()
+        cur = _layers(sh, plane, nr, nc, h0, w0, dh, dw, idx1[b], idx2[b], var1, var2,
+                      coefs, acts, pad, want_ntk)
+        if pad == 1:
+            nr, nc = nr - 2 * coefs.shape[0], nc - 2 * coefs.shape[0]
+        for e in range(tid, nr * nc, nt):
+            h, hp = _pos(h0, e // nc, dh, Ho, pad)
+            w, wp = _pos(w0, e % nc, dw, Wo, pad)
+            dst_k[b, h, hp, w, wp] = sh[cur + e]
+            if self_pairs:
+                dst_k[b, hp, h, wp, w] = sh[cur + e]
+            if want_ntk:
+                dst_t[b, h, hp, w, wp] = sh[cur + plane + e]
+                if self_pairs:
+                    dst_t[b, hp, h, wp, w] = sh[cur + plane + e]
+
+    return kernel
+
+
+def _launch(xp, src_k, src_t, var1, var2, idx1, idx2, tables, pad, self_pairs, threads):
+    """One launch over pairs ``src_*[b]`` (shape ``(B, H, H, W, W)``); returns ``(dst_k, dst_t)``."""
+    coefs, acts = tables
+    B, H, _, W, _ = src_k.shape
+    L = coefs.shape[0]
+    Ho, Wo = (H - 2 * L, W - 2 * L) if pad == 1 else (H, W)
+    dst_k = xp.empty((B, Ho, Ho, Wo, Wo), dtype=src_k.dtype)
+    want_ntk = src_t is not None
+    # unused arguments get a dummy, never an alias (aliased host arrays break the simulator)
+    dummy = xp.zeros((1, 1, 1, 1, 1), dtype=src_k.dtype)
+    dst_t = xp.empty_like(dst_k) if want_ntk else dummy
+    if B == 0:
+        return dst_k, (dst_t if want_ntk else None)
+    n_off = H * W if pad == 2 else (2 * Ho - 1) * (2 * Wo - 1)
+    shared = 4 * H * W * src_k.dtype.itemsize
+    kernel = _block_kernel(src_k.dtype.name)
+    kernel[(B, n_off), threads, 0, shared](
+        src_k, src_t if want_ntk else dummy, dst_k, dst_t, var1, var2, idx1, idx2, coefs, acts,
+        pad, want_ntk, self_pairs)
+    return dst_k, (dst_t if want_ntk else None)
+
+
+def _validate(nngp, coefs, acts, padding):
+    if padding not in PADDINGS:
+        raise ValueError(f"conv_block: `padding` must be one of {tuple(PADDINGS)}, got {padding!r}.")
+    if nngp.ndim != 6 or nngp.dtype.name not in ("float32", "float64"):
+        raise ValueError("conv_block: expected a float32/float64 full covariance (N1, N2, H, H, W, W), "
+                         f"got shape {tuple(nngp.shape)} and dtype {nngp.dtype}.")
+    if len(coefs) != len(acts) or len(coefs) == 0:
+        raise ValueError(f"conv_block: need one activation per conv layer, got {len(coefs)} conv "
+                         f"rows and {len(acts)} activation rows.")
+    if padding == "VALID" and min(nngp.shape[2], nngp.shape[4]) <= 2 * len(coefs):
+        raise ValueError(f"conv_block: {len(coefs)} VALID 3x3 layers need images larger than "
+                         f"{2 * len(coefs)} pixels, got {nngp.shape[2]}x{nngp.shape[4]}.")
+
+
+def conv_block(nngp, ntk, cov1, cov2, coefs, acts, padding, threads=128):
+    """Fused ``reference.conv_block_ref`` on device arrays; same arguments and results.
+
+    ``coefs``: rows ``(W2, b2, c_ntk, c_nngp, c0)`` (``reference.layer_coefficients``);
+    ``acts``: rows ``(kind, a, b, c)``; ``cov2=None`` means x2 is x1. Planes too large for
+    shared memory (``4 H W`` values over 48 KB) run the array reference instead.
+    """
+    _validate(nngp, coefs, acts, padding)
+    xp = get_xp(nngp)
+    N1, N2, H, _, W, _ = nngp.shape
+    if 4 * H * W * nngp.dtype.itemsize > SHARED_BYTES:
+        return conv_block_ref(xp, nngp, ntk, cov1, cov2, coefs, acts, padding)
+    dt, pad = nngp.dtype, PADDINGS[padding]
+    tables = (xp.asarray(coef_table(coefs, dt)), xp.asarray(act_table(acts, dt)))
+    var1 = block_variances(xp, cov1, coefs, acts, padding)
+    var2 = var1 if cov2 is None else block_variances(xp, cov2, coefs, acts, padding)
+    ar1 = xp.arange(N1, dtype=np.int64)
+    c1, _ = _launch(xp, xp.ascontiguousarray(cov1), None, var1, var1, ar1, ar1, tables, pad, True,
+                    threads)
+    if cov2 is None:
+        return _square(xp, nngp, ntk, c1, var1, tables, pad, threads)
+    ar2 = xp.arange(N2, dtype=np.int64)
+    c2, _ = _launch(xp, xp.ascontiguousarray(cov2), None, var2, var2, ar2, ar2, tables, pad, True,
+                    threads)
+    flat = lambda m: None if m is None else xp.ascontiguousarray(m).reshape((N1 * N2,) + m.shape[2:])
+    pairs = xp.arange(N1 * N2, dtype=np.int64)
+    k, t = _launch(xp, flat(nngp), flat(ntk), var1, var2, pairs // N2, pairs % N2, tables, pad,
+                   False, threads)
+    unflat = lambda m: None if m is None else m.reshape((N1, N2) + m.shape[1:])
+    return unflat(k), unflat(t), c1, c2
+
+
+def _square(xp, nngp, ntk, cov1_out, var1, tables, pad, threads):
+    """x2 = x1: self pairs once (they give cov1 and the batch diagonal), then pairs i < j."""
+    N = nngp.shape[0]
+    ar = xp.arange(N, dtype=np.int64)
+    diag_t = None
+    if ntk is not None:
+        dk, diag_t = _launch(xp, xp.ascontiguousarray(nngp[ar, ar]),
+                             xp.ascontiguousarray(ntk[ar, ar]), var1, var1, ar, ar, tables, pad,
+                             True, threads)
+    iu, ju = np.triu_indices(N, 1)
+    iu, ju = xp.asarray(iu), xp.asarray(ju)
+    k, t = _launch(xp, xp.ascontiguousarray(nngp[iu, ju]),
+                   None if ntk is None else xp.ascontiguousarray(ntk[iu, ju]),
+                   var1, var1, iu, ju, tables, pad, False, threads)
+    shape = (N, N) + cov1_out.shape[1:]
+    out_k = xp.empty(shape, dtype=nngp.dtype)
+    out_k[ar, ar] = cov1_out
+    out_k[iu, ju] = k
+    out_k[ju, iu] = k.transpose(0, 2, 1, 4, 3)
+    out_t = None
+    if ntk is not None:
+        out_t = xp.empty(shape, dtype=nngp.dtype)
+        out_t[ar, ar] = diag_t
+        out_t[iu, ju] = t
+        out_t[ju, iu] = t.transpose(0, 2, 1, 4, 3)
+    return out_k, out_t, cov1_out, None

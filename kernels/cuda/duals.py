@@ -1,0 +1,83 @@
+"""CUDA dual activations (ABReLU family and Erf), as device functions for the fused kernels
+and as an elementwise kernel for device arrays.
+
+The formulas are those of ``reference.abrelu_dual`` and ``reference.erf_dual``. Each
+activation is a row of a table ``(kind, q0, q1, q2, q3, one)`` of the kernel's dtype whose
+constants are folded on the host (``act_table``), so that float32 kernels never promote to
+float64:
+
+    ABReLU(a, b): q0 = (a^2 + b^2) / 2, q1 = (a - b)^2 / (2 pi)
+        nngp = q1 r + (q0 - q1 theta) k12,  dot = q0 - q1 theta
+    Erf(a, b, c): q0 = 2 a^2 / pi, q1 = 2 b^2, q2 = c^2, q3 = 4 a^2 b^2 / pi
+        nngp = q0 atan2(q1 k12, R) + q2,  dot = q3 / R,  R = sqrt((1 + q1 k11)(1 + q1 k22) - (q1 k12)^2)
+"""
+import math
+
+import numpy as np
+
+from .._jit import cuda_module
+from .reference import ACT_ABRELU, ACT_ERF, ACT_NONE
+
+cuda = cuda_module()
+
+__all__ = ["act_table", "dual_dev", "dual_elementwise", "dual_cuda"]
+
+
+def act_table(acts, dtype):
+    """Raw activation rows ``(kind, a, b, c)`` -> the folded device table ``(L, 6)``."""
+    out = np.zeros((len(acts), 6), dtype=np.float64)
+    for l, (kind, a, b, c) in enumerate(np.asarray(acts, dtype=np.float64)):
+        out[l, 0], out[l, 5] = kind, 1.0
+        if int(kind) == ACT_ABRELU:
+            out[l, 1:3] = ((a * a + b * b) / 2, (a - b) ** 2 / (2 * math.pi))
+        elif int(kind) == ACT_ERF:
+            out[l, 1:5] = (2 * a * a / math.pi, 2 * b * b, c * c, 4 * a * a * b * b / math.pi)
+        elif int(kind) != ACT_NONE:
+            raise ValueError(f"act_table: unknown activation kind {kind!r}; expected "
+                             f"{ACT_NONE} (none), {ACT_ABRELU} (ABReLU) or {ACT_ERF} (Erf).")
+    return out.astype(dtype)
+
+
+@cuda.jit(device=True)
+def dual_dev(act, k11, k12, k22):
+    """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` for one entry; ``act`` a table row."""
+    kind = act[0]
+    if kind == 1.0:
+        r2 = k11 * k22 - k12 * k12
+        if r2 < act[5] - act[5]:
+            r2 = act[5] - act[5]
+        r = math.sqrt(r2)
+        dot = act[1] - act[2] * math.atan2(r, k12)
+        return act[2] * r + dot * k12, dot
+    if kind == 2.0:
+        q1 = act[2]
+        root = math.sqrt((act[5] + q1 * k11) * (act[5] + q1 * k22) - (q1 * k12) * (q1 * k12))
+        return act[1] * math.atan2(q1 * k12, root) + act[3], act[4] / root
+    return k12, act[5]
+
+
+@cuda.jit
+def dual_elementwise(k11, k12, k22, act, out_k, out_dot):
+    """Flat arrays of one size: ``out_k, out_dot = dual(k11, k12, k22)``."""
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for e in range(start, k12.size, stride):
+        nk, dot = dual_dev(act, k11[e], k12[e], k22[e])
+        out_k[e] = nk
+        out_dot[e] = dot
+
+
+def dual_cuda(xp, acts_row, k11, k12, k22, want_dot, threads=256):
+    """Host driver: broadcast ``k11``/``k22`` to ``k12``, run ``dual_elementwise``.
+
+    ``acts_row`` is a raw row ``(kind, a, b, c)``. Returns ``(nngp, dot or None)`` shaped
+    like ``k12``.
+    """
+    shape = k12.shape
+    flat = [xp.ascontiguousarray(xp.broadcast_to(k, shape)).reshape(-1) for k in (k11, k12, k22)]
+    act = xp.asarray(act_table([acts_row], k12.dtype)[0])
+    out_k = xp.empty(flat[1].size, dtype=k12.dtype)
+    out_dot = xp.empty_like(out_k)
+    blocks = max(1, min(4096, (out_k.size + threads - 1) // threads))
+    dual_elementwise[blocks, threads](flat[0], flat[1], flat[2], act, out_k, out_dot)
+    return out_k.reshape(shape), (out_dot.reshape(shape) if want_dot else None)
