@@ -1,6 +1,7 @@
 """infwide: infinitely wide neural networks without JAX and without autodiff."""
 from . import stax
 from .kernel import Kernel
+from .batching import batch
 
 __version__ = "0.1.0"
-__all__ = ["stax", "Kernel", "__version__"]
+__all__ = ["stax", "Kernel", "batch", "__version__"]
