@@ -1,0 +1,5 @@
+"""Training finite ``stax`` networks without autodiff: gradients from hand-derived backward
+passes, and full-batch gradient descent (with momentum) over ensembles."""
+from .grad import vjp, value_and_grad, grad, mse_loss, cross_entropy_loss
+
+__all__ = ["vjp", "value_and_grad", "grad", "mse_loss", "cross_entropy_loss"]
