@@ -28,6 +28,7 @@ import collections
 import numpy as np
 
 from ..backend import as_array
+from ..device import params_to_device, restore, result_kind
 from ..kernel import Kernel
 from ._inputs import canonical_inputs, inputs_to_kernel
 
@@ -95,13 +96,15 @@ class Layer:
         return self.init(as_generator(rng), _as_shape(input_shape))
 
     def apply_fn(self, params, x, **kwargs):
+        kind = result_kind(x)   # the device policy: results come back as the input's kind
         if isinstance(x, (list, tuple)):
             x = [as_array(xi, "x") for xi in x]
         else:
             x = as_array(x, "x")
             if x.dtype.kind in "biu":
                 x = x.astype(np.float64)
-        return self.apply(params, x, **kwargs)
+        params = params_to_device(params, x)
+        return restore(self.apply(params, x, **kwargs), kind)
 
     def kernel_fn(self, x1, x2=None, get=None, **kwargs):
         """Infinite-width kernels between ``x1`` and ``x2`` (``x2=None`` means ``x1``)."""
@@ -117,7 +120,8 @@ class Layer:
             in_full = self.input_needs_full(out_full)
             k = inputs_to_kernel(x1, x2, diagonal_spatial=not in_full, compute_ntk=compute_ntk)
         k = self.kernel(k, out_full=out_full, **kwargs)
-        return _output(k, names, as_tuple)
+        kind = "numpy" if isinstance(x1, Kernel) else result_kind(x1, x2)
+        return restore(_output(k, names, as_tuple), kind)
 
     # -- protocol defaults -----------------------------------------------------------------
     def output_shape(self, input_shape):
