@@ -86,7 +86,7 @@ def restore(out, kind):
         return type(out)(restore(v, kind) for v in out)
     if isinstance(out, dict):
         return {k: restore(v, kind) for k, v in out.items()}
-    if hasattr(out, "shape") and not isinstance(out, (np.ndarray, np.generic)):
+    if hasattr(out, "shape") and not isinstance(out, np.generic):
         return _convert(out, kind)
     return out
 
