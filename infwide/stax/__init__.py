@@ -4,6 +4,12 @@ from .combinators import (serial, parallel, FanOut, FanInSum, FanInProd, FanInCo
                           Identity, repeat)
 from .dense import Dense
 from .nonlinear import Relu, LeakyRelu, Abs, ABRelu
+from .conv import Conv, ConvTranspose, ConvLocal
+from .pool import AvgPool, SumPool, GlobalAvgPool, GlobalSumPool
+from .reshape import Flatten
+from .norm import LayerNorm, Dropout
 
 __all__ = ["Layer", "serial", "parallel", "FanOut", "FanInSum", "FanInProd", "FanInConcat",
-           "Identity", "repeat", "Dense", "Relu", "LeakyRelu", "Abs", "ABRelu"]
+           "Identity", "repeat", "Dense", "Relu", "LeakyRelu", "Abs", "ABRelu",
+           "Conv", "ConvTranspose", "ConvLocal", "AvgPool", "SumPool", "GlobalAvgPool",
+           "GlobalSumPool", "Flatten", "LayerNorm", "Dropout"]
