@@ -28,22 +28,21 @@ class _InfiniteWidthBase(BaseEstimator):
             raise ValueError(f"{name}: batch_size must be an integer >= 0, got {self.batch_size!r}.")
 
     def _shape_inputs(self, X):
-        """Rows of X as network inputs: flattened for 'fc', else reshaped to ``input_shape``
-        when it is given."""
-        if isinstance(self.network, str) and self.network.lower() == "fc":
-            return X.reshape(len(X), -1)
+        """Rows of X as network inputs: reshaped to ``input_shape`` when it is given, and
+        flattened for 'fc'."""
+        is_fc = isinstance(self.network, str) and self.network.lower() == "fc"
         if self.input_shape is not None:
             shape = tuple(int(s) for s in self.input_shape)
             if int(np.prod(shape)) != int(np.prod(X.shape[1:])):
                 raise ValueError(f"{type(self).__name__}: input_shape {shape} holds "
                                  f"{int(np.prod(shape))} values but each input has "
                                  f"{int(np.prod(X.shape[1:]))} features.")
-            return X.reshape((len(X),) + shape)
-        if is_spatial_network(self.network) and X.ndim == 2:
+            X = X.reshape((len(X),) + shape)
+        elif is_spatial_network(self.network) and X.ndim == 2:
             raise ValueError(f"{type(self).__name__}: network {self.network!r} needs images or "
                              "sequences; pass input_shape=(H, W, C) (or (L, C)) to reshape "
                              "each row of X.")
-        return X
+        return X.reshape(len(X), -1) if is_fc else X
 
     def _fit_targets(self, X, Y):
         self._check_params()
