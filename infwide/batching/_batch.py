@@ -56,11 +56,11 @@ class BatchedKernelFn:
 
     def __init__(self, kernel_fn, batch_size=0, store=None, executor=None, memory_budget=None,
                  progress=None):
+        if isinstance(kernel_fn, Layer):
+            kernel_fn = kernel_fn.kernel_fn
         if not callable(kernel_fn):
             raise TypeError(f"batch: `kernel_fn` must be a kernel function, got "
                             f"{type(kernel_fn).__name__}.")
-        if isinstance(kernel_fn, Layer):
-            kernel_fn = kernel_fn.kernel_fn
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 0:
             raise ValueError(f"batch: `batch_size` must be a non-negative integer (0 = from the "
@@ -85,7 +85,7 @@ class BatchedKernelFn:
         fields = [f for f in fields_of(names) if probe.has(f) and not (symmetric and f == "cov2")]
         shapes = probe.shapes(fields, len(x1), n2)
         executor = resolve_executor(self.executor, x1)
-        b1, b2 = self._tile_sizes(x1, x2, probe, executor)
+        b1, b2 = self._tile_sizes(x1, x2, probe, executor, kwargs)
         tiles, rows, cols = make_plan(len(x1), n2, b1, b2, symmetric, fields)
         layout = {"row_edges": rows, "col_edges": cols, "symmetric": symmetric}
         store = None
@@ -106,13 +106,18 @@ class BatchedKernelFn:
         return probe.build(outputs, names, as_tuple, x1, x2)
 
     # -- steps ---------------------------------------------------------------------------
-    def _tile_sizes(self, x1, x2, probe, executor):
+    def _tile_sizes(self, x1, x2, probe, executor, kwargs):
         n1, n2 = len(x1), len(x1) if x2 is None else len(x2)
         if self.batch_size > 0:
             return min(self.batch_size, n1), min(self.batch_size, n2)
         model = _memory.pair_model(tuple(x1.shape), probe.out_shape,
                                    _needs_full(self.wrapped_kernel_fn, x1, probe),
                                    probe.dtype.itemsize)
+        if not executor.gpu_devices:
+            measured = _memory.measured_pair_bytes(self.wrapped_kernel_fn, x1, x2, probe.get,
+                                                   kwargs, model)
+            if measured is not None and measured > model[0]:
+                model = (measured, model[1])
         return _memory.choose_tile(n1, n2, model, self._tile_budget(executor))
 
     def _tile_budget(self, executor):
@@ -180,7 +185,7 @@ def _drive(executor, todo, inputs, kernel_fn, get_is_none, kwargs, store, place,
                     pending[executor.submit(nxt, get_is_none, kwargs, store_dir)] = nxt
         ok = True
     finally:
-        executor.stop(cancel=not ok)
+        executor.stop(cancel=not ok, pending=list(pending))
 
 
 def _finish_tile(result, tile, store, place):
@@ -207,6 +212,7 @@ class _Probe:
             raise TypeError("batch: `kernel_fn(x, None, get=None)` must return a Kernel (with "
                             f"nngp, ntk, cov1, cov2, shape1); got {type(k).__name__}.")
         self.kernel = k
+        self.get = None if names is None else tuple(names)
         self.dtype = np.dtype(k.nngp.dtype)
         self.out_shape = tuple(k.shape1)
         self.n_spatial = len(self.out_shape) - 2

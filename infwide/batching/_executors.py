@@ -124,7 +124,7 @@ class LocalExecutor:
     def result(self, future):
         return future.result()
 
-    def stop(self, cancel):
+    def stop(self, cancel, pending=()):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=cancel)
         self._pool = self._inputs = None
@@ -161,6 +161,7 @@ class DaskExecutor:
         self.window = 2 * self.n_workers
         self.stores_on_workers = True
         self.gpu_devices = None
+        self._inputs = None
         limits = [w.get("memory_limit") or 0 for w in workers.values()]
         threads = [max(1, int(w.get("nthreads", 1))) for w in workers.values()]
         per = [l / t for l, t in zip(limits, threads) if l]
@@ -169,7 +170,7 @@ class DaskExecutor:
     def start(self, kernel_fn, inputs):
         self._kernel_fn = kernel_fn
         keys = [k for k, v in inputs.items() if v is not None]
-        futures = self.client.scatter([inputs[k] for k in keys], broadcast=True)
+        futures = self.client.scatter([inputs[k] for k in keys], broadcast=True, hash=False)
         self._inputs = dict(zip(keys, futures))
         self._inputs.update({k: None for k, v in inputs.items() if v is None})
 
@@ -184,10 +185,11 @@ class DaskExecutor:
     def result(self, future):
         return future.result()
 
-    def stop(self, cancel):
-        futures = [f for f in (self._inputs or {}).values() if f is not None]
-        if futures:
-            self.client.cancel(futures)
+    def stop(self, cancel, pending=()):
+        """Cancel unfinished tiles on failure; dropping the last references to the scattered
+        inputs releases them on the workers."""
+        if cancel and pending:
+            self.client.cancel(list(pending))
         self._inputs = None
 
 

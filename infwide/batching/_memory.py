@@ -14,15 +14,22 @@ with itself; ``D`` the number of values of one input. ``LIVE`` counts the tensor
 alive at once inside a layer (nngp and ntk in and out, and the temporaries of a dual
 activation: ``sqrt``, ``arctan2``, products); it is checked against ``tracemalloc`` in
 tests/test_batch_memory.py. Tiles then satisfy ``workers_in_flight * bytes(n1, n2) <= budget``.
+
+Layers whose temporaries are larger than that (a quadrature with many nodes, say) are caught
+by a measurement: on the CPU, ``measured_pair_bytes`` runs the kernel function on two small
+tiles ``(a, a)`` and ``(2a, a)`` under ``tracemalloc`` and takes the slope, ``P + Q / a``;
+the larger of the model and the measurement is used. (Skipped while the caller is already
+tracing, so as not to reset its peak, and on GPUs, where tracemalloc sees nothing.)
 """
 import math
 import os
 import re
+import tracemalloc
 
 import numpy as np
 
 __all__ = ["LIVE", "SAFE_SHARE", "parse_budget", "available_memory", "pair_model",
-           "choose_tile", "tile_bytes"]
+           "choose_tile", "tile_bytes", "measured_pair_bytes"]
 
 LIVE = 12
 SAFE_SHARE = 0.5
@@ -108,3 +115,24 @@ def choose_tile(n1, n2, model, budget):
     elif b2 < b:
         b1 = max(b1, min(n1, int((budget - b2 * q) / (b2 * p + q))))
     return b1, b2
+
+
+def _traced_peak(fn, *args, **kwargs):
+    tracemalloc.start()
+    try:
+        fn(*args, **kwargs)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def measured_pair_bytes(kernel_fn, x1, x2, get, kwargs, model, target=2 ** 21):
+    """Measured bytes per pair (``P + Q / a``, see the module docstring), or None when it
+    cannot be measured (tracing already on, or fewer than two points)."""
+    xb = x1 if x2 is None else x2
+    if tracemalloc.is_tracing() or len(x1) < 2:
+        return None
+    a = int(max(1, min(64, math.sqrt(target / model[0]), len(x1) // 2, len(xb))))
+    small = _traced_peak(kernel_fn, x1[:a], xb[:a], get, **kwargs)
+    large = _traced_peak(kernel_fn, x1[:2 * a], xb[:a], get, **kwargs)
+    return max(0.0, (large - small) / (a * a))
