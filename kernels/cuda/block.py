@@ -85,8 +85,13 @@ def _pos(h0, r, dh, n, pad):
 
 
 @cuda.jit(device=True)
-def _layers(sh, plane, nr, nc, h0, w0, dh, dw, i, j, var1, var2, coefs, acts, pad, want_ntk):
-    """Run every layer of the block on the plane in shared memory; return the final buffer."""
+def _layers(sh, plane, nr, nc, h0, w0, dh, dw, i, j, var1, var2, coefs, acts, pad, want_ntk,
+            on_diagonal):
+    """Run every layer of the block on the plane in shared memory; return the final buffer.
+
+    ``on_diagonal``: plane (0, 0) of an image with itself, where ``k12`` is the variance: it is
+    taken from ``var1`` itself so that ``k11 k22 - k12^2`` is exactly 0 there (otherwise
+    rounding of order 1e-16 is amplified to 1e-8 by the square root of the arc-cosine step)."""
     tid, nt = cuda.threadIdx.x, cuda.blockDim.x
     cur, nxt = 0, 2 * plane
     for l in range(coefs.shape[0]):
@@ -98,6 +103,8 @@ def _layers(sh, plane, nr, nc, h0, w0, dh, dw, i, j, var1, var2, coefs, acts, pa
             k12 = coefs[l, 0] * sk + coefs[l, 1]
             h, hp = _pos(h0, r, dh, H, pad)
             w, wp = _pos(w0, c, dw, W, pad)
+            if on_diagonal:
+                k12 = var1[l, i, h, w]
             nk, dot = dual_dev(acts[l], var1[l, i, h, w], k12, var2[l, j, hp, wp])
             sh[nxt + e] = nk
             if want_ntk:
@@ -134,7 +141,7 @@ def _block_kernel(dtype_name):
                 sh[plane + e] = src_t[b, h, hp, w, wp]
         cuda.syncthreads()
         cur = _layers(sh, plane, nr, nc, h0, w0, dh, dw, idx1[b], idx2[b], var1, var2,
-                      coefs, acts, pad, want_ntk)
+                      coefs, acts, pad, want_ntk, self_pairs and dh == 0 and dw == 0)
         if pad == 1:
             nr, nc = nr - 2 * coefs.shape[0], nc - 2 * coefs.shape[0]
         for e in range(tid, nr * nc, nt):

@@ -74,10 +74,19 @@ def dual_cuda(xp, acts_row, k11, k12, k22, want_dot, threads=256):
     like ``k12``.
     """
     shape = k12.shape
-    flat = [xp.ascontiguousarray(xp.broadcast_to(k, shape)).reshape(-1) for k in (k11, k12, k22)]
+    flat = [_flat(xp, k, shape) for k in (k11, k12, k22)]
     act = xp.asarray(act_table([acts_row], k12.dtype)[0])
     out_k = xp.empty(flat[1].size, dtype=k12.dtype)
     out_dot = xp.empty_like(out_k)
     blocks = max(1, min(4096, (out_k.size + threads - 1) // threads))
     dual_elementwise[blocks, threads](flat[0], flat[1], flat[2], act, out_k, out_dot)
     return out_k.reshape(shape), (out_dot.reshape(shape) if want_dot else None)
+
+
+def _flat(xp, k, shape):
+    """A contiguous flat copy-if-needed of ``k`` broadcast to ``shape`` (host arrays are made
+    writeable: Numba copies every host argument back after a launch)."""
+    a = xp.ascontiguousarray(xp.broadcast_to(k, shape)).reshape(-1)
+    if isinstance(a, np.ndarray) and not a.flags.writeable:
+        a = a.copy()
+    return a

@@ -39,7 +39,7 @@ def avg_pool_full_cuda(mat, n_batch, window, strides=None, threads=256):
     """VALID ``AvgPool`` of a full covariance with ``n_batch`` leading batch axes."""
     xp = get_xp(mat)
     window = tuple(int(w) for w in window)
-    strides = window if strides is None else tuple(int(s) for s in strides)
+    strides = (1, 1) if strides is None else tuple(int(s) for s in strides)   # NT: None = 1
     if mat.ndim != n_batch + 4 or len(window) != 2 or len(strides) != 2:
         raise ValueError(f"avg_pool_full_cuda: expected a 2-d full covariance with {n_batch} batch "
                          f"axes and 2-d window/strides; got shape {tuple(mat.shape)}, window "

@@ -58,11 +58,12 @@ def box_full(xp, mat, n_batch, padding, filter_shape=(3, 3)):
 
 
 def avg_pool_full(xp, mat, n_batch, window, strides=None):
-    """VALID average pooling of a full covariance (NT's ``AvgPool``, ``normalize_edges`` moot):
+    """VALID average pooling of a full covariance (NT's ``AvgPool``, ``normalize_edges`` moot;
+    ``strides=None`` means stride 1, as in NT):
 
         P(K)[p, p', q, q'] = 1/(wh ww)^2 sum K[s p + a, s p' + a', t q + b, t q' + b']
     """
-    strides = tuple(window) if strides is None else tuple(strides)
+    strides = (1,) * len(window) if strides is None else tuple(strides)   # NT: None = 1
     out = mat
     for d, (k, s) in enumerate(zip(window, strides)):
         for axis in (n_batch + 2 * d, n_batch + 2 * d + 1):
