@@ -162,8 +162,12 @@ class TileStore:
         os.makedirs(os.path.join(self.dir, "tiles"), exist_ok=True)
         os.makedirs(os.path.join(self.dir, "result"), exist_ok=True)
         self._lock_fd = self._lock()
-        self._clean_temporaries()
-        self.manifest = self._load_or_create(fingerprint, layout)
+        try:
+            self._clean_temporaries()
+            self.manifest = self._load_or_create(fingerprint, layout)
+        except BaseException:
+            self._unlock()
+            raise
         self.tiles = dict(self.manifest["tiles"])
         self.tiles.update(self._read_journal())
         self._journal = open(os.path.join(self.dir, "journal.jsonl"), "ab")
@@ -316,6 +320,9 @@ class TileStore:
         finally:
             if not self._journal.closed:
                 self._journal.close()
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
+            self._unlock()
+
+    def _unlock(self):
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
