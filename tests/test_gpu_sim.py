@@ -73,10 +73,42 @@ def _sim_checks():
         ref = R.dual(np, act, v1, k12, v2)
         got = dual_cuda(np, act, v1, k12, v2, True, threads=8)
         out[f"dual_{nm}/nngp"], out[f"dual_{nm}/dot"] = _rel(got[0], ref[0]), _rel(got[1], ref[1])
+    out.update(_plan_checks())
     mat = pair_inputs(2, 1, 6, 6)[0]
     for nm, win, st in (("pool_2x2_s2", (2, 2), (2, 2)), ("pool_3x2_s1", (3, 2), None)):
         out[nm] = _rel(avg_pool_full_cuda(mat, 2, win, st, threads=32),
                        R.avg_pool_full(np, mat, 2, win, st))
+    return out
+
+
+def tiny_myrtle(padding="SAME"):
+    """Conv-Relu x2, AvgPool, Conv-LeakyRelu, GlobalAvgPool, Dense: a Myrtle in miniature."""
+    from infwide import stax
+    conv = lambda: stax.Conv(4, (3, 3), padding=padding, W_std=1.4, b_std=0.1)
+    return stax.serial(conv(), stax.Relu(), conv(), stax.Relu(),
+                       stax.AvgPool((2, 2), strides=(2, 2)), conv(), stax.LeakyRelu(0.1),
+                       stax.GlobalAvgPool(), stax.Dense(1, W_std=1.3, b_std=0.2))
+
+
+def _plan_checks():
+    """The GPU plan (fused blocks + CUDA pool) on host arrays in the simulator vs the CPU."""
+    from infwide import stax
+    from infwide.stax._gpu_plan import serial_kernel_gpu
+    from infwide.stax._inputs import inputs_to_kernel
+    rng = np.random.default_rng(11)
+    out = {}
+    cases = (("plan_same_square", tiny_myrtle(), rng.standard_normal((2, 4, 4, 2)), None),
+             ("plan_circular", tiny_myrtle("CIRCULAR"), rng.standard_normal((1, 4, 4, 2)),
+              rng.standard_normal((2, 4, 4, 2))),
+             ("plan_valid_flatten", stax.serial(stax.Conv(3, (3, 3), W_std=1.2), stax.Relu(),
+                                                stax.Flatten(), stax.Dense(1)),
+              rng.standard_normal((2, 5, 5, 2)), rng.standard_normal((1, 5, 5, 2))))
+    for name, net, x1, x2 in cases:
+        ref = net.kernel_fn(x1, x2)
+        k0 = inputs_to_kernel(x1, x2, diagonal_spatial=not net.input_needs_full(False),
+                              compute_ntk=True)
+        got = serial_kernel_gpu(net, k0, False)
+        out[f"{name}/nngp"], out[f"{name}/ntk"] = _rel(got.nngp, ref.nngp), _rel(got.ntk, ref.ntk)
     return out
 
 
@@ -94,7 +126,9 @@ SIM_CHECKS = ["same_f64/nngp", "same_f64/ntk", "same_f64/cov1", "same_f64/cov2",
               "valid_f64_nngp_only/nngp", "valid_f64_nngp_only/cov1",
               "valid_f64_nngp_only/cov2", "same_square_f64/nngp", "same_square_f64/ntk",
               "dual_abrelu/nngp", "dual_abrelu/dot", "dual_erf/nngp", "dual_erf/dot",
-              "pool_2x2_s2", "pool_3x2_s1"]
+              "pool_2x2_s2", "pool_3x2_s1", "plan_same_square/nngp", "plan_same_square/ntk",
+              "plan_circular/nngp", "plan_circular/ntk", "plan_valid_flatten/nngp",
+              "plan_valid_flatten/ntk"]
 
 
 @pytest.mark.parametrize("check", SIM_CHECKS)
@@ -108,6 +142,13 @@ def test_cuda_block_float32_within_1e5(sim_errors, field):
 
 
 # -- the references themselves, on the CPU -----------------------------------------------------
+
+def test_plan_groups_conv_activation_runs_between_pools():
+    from infwide.stax._gpu_plan import flatten, plan
+    layers = flatten(tiny_myrtle())
+    assert [s[0] for s in plan(layers)] == ["block", "layer", "block", "layer", "layer"]
+    assert plan(layers)[0] == ("block", 0, 4, "SAME") and plan(layers)[2] == ("block", 5, 7, "SAME")
+
 
 @pytest.mark.parametrize("padding", ["SAME", "VALID", "CIRCULAR"])
 def test_box_reference_is_the_conv_full_of_kernels_conv(padding):

@@ -28,7 +28,7 @@ import collections
 import numpy as np
 
 from ..backend import as_array
-from ..device import params_to_device, restore, result_kind
+from ..device import on_gpu, params_to_device, restore, result_kind
 from ..kernel import Kernel
 from ._inputs import canonical_inputs, inputs_to_kernel
 
@@ -119,7 +119,11 @@ class Layer:
             out_full = _is_spatial(out_shape)
             in_full = self.input_needs_full(out_full)
             k = inputs_to_kernel(x1, x2, diagonal_spatial=not in_full, compute_ntk=compute_ntk)
-        k = self.kernel(k, out_full=out_full, **kwargs)
+        if on_gpu(k.nngp):   # fused CUDA blocks where they apply; never Numba CPU routines
+            from ._gpu_plan import serial_kernel_gpu
+            k = serial_kernel_gpu(self, k, out_full, **kwargs)
+        else:
+            k = self.kernel(k, out_full=out_full, **kwargs)
         kind = "numpy" if isinstance(x1, Kernel) else result_kind(x1, x2)
         return restore(_output(k, names, as_tuple), kind)
 

@@ -20,7 +20,7 @@ import functools
 import numba
 import numpy as np
 
-from .._jit import cuda_module
+from .._jit import cuda_module, cuda_simulated
 from .._xp import get_xp
 from .duals import act_table, dual_dev
 from .reference import block_variances, conv_block_ref
@@ -194,13 +194,14 @@ def _validate(nngp, coefs, acts, padding):
                          f"{2 * len(coefs)} pixels, got {nngp.shape[2]}x{nngp.shape[4]}.")
 
 
-def conv_block(nngp, ntk, cov1, cov2, coefs, acts, padding, threads=128):
+def conv_block(nngp, ntk, cov1, cov2, coefs, acts, padding, threads=None):
     """Fused ``reference.conv_block_ref`` on device arrays; same arguments and results.
 
     ``coefs``: rows ``(W2, b2, c_ntk, c_nngp, c0)`` (``reference.layer_coefficients``);
     ``acts``: rows ``(kind, a, b, c)``; ``cov2=None`` means x2 is x1. Planes too large for
     shared memory (``4 H W`` values over 48 KB) run the array reference instead.
     """
+    threads = threads or (4 if cuda_simulated() else 128)   # simulator: a Python thread each
     _validate(nngp, coefs, acts, padding)
     xp = get_xp(nngp)
     N1, N2, H, _, W, _ = nngp.shape

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .._jit import cuda_module
+from .._jit import cuda_module, cuda_simulated
 from .reference import ACT_ABRELU, ACT_ERF, ACT_NONE
 
 cuda = cuda_module()
@@ -67,12 +67,13 @@ def dual_elementwise(k11, k12, k22, act, out_k, out_dot):
         out_dot[e] = dot
 
 
-def dual_cuda(xp, acts_row, k11, k12, k22, want_dot, threads=256):
+def dual_cuda(xp, acts_row, k11, k12, k22, want_dot, threads=None):
     """Host driver: broadcast ``k11``/``k22`` to ``k12``, run ``dual_elementwise``.
 
     ``acts_row`` is a raw row ``(kind, a, b, c)``. Returns ``(nngp, dot or None)`` shaped
     like ``k12``.
     """
+    threads = threads or (4 if cuda_simulated() else 256)   # simulator: a Python thread each
     shape = k12.shape
     flat = [_flat(xp, k, shape) for k in (k11, k12, k22)]
     act = xp.asarray(act_table([acts_row], k12.dtype)[0])

@@ -1,0 +1,107 @@
+"""GPU execution of a ``serial`` network's kernel: runs of (3x3 stride-1 'ntk' Conv,
+ABReLU-family activation) layers on full spatial covariances go to the fused CUDA block
+(``kernels.cuda.block.conv_block``), VALID average pools to ``kernels.cuda.pool``; every
+other layer runs its own ``kernel`` (array code through ``xp``, i.e. CuPy on a GPU).
+
+Used by ``Layer.kernel_fn`` for GPU inputs only (``infwide.device.on_gpu``), so Numba CPU
+routines never see device arrays and ``numba.cuda`` is imported only then. The requirements
+algebra is the one of ``Serial.requirements``, folded over the flattened layer list.
+"""
+import functools
+
+from ..kernels.activations.relu import abrelu_dual
+from .combinators import Repeat, Serial, match_form
+
+__all__ = ["flatten", "plan", "serial_kernel_gpu"]
+
+
+def flatten(layer):
+    """The layers of nested ``serial``/``repeat`` as one flat list (others kept whole)."""
+    if isinstance(layer, Serial):
+        return [l for sub in layer.layers for l in flatten(sub)]
+    if isinstance(layer, Repeat):
+        return [l for _ in range(layer.n) for l in flatten(layer.layer)]
+    return [layer]
+
+
+def _act_row(layer):
+    """``(kind, a, b, c)`` for an ABReLU-family layer, else None."""
+    dual = getattr(layer, "dual", None)
+    if isinstance(dual, functools.partial) and dual.func is abrelu_dual:
+        return (1, float(dual.keywords["a"]), float(dual.keywords["b"]), 0.0)
+    return None
+
+
+def _conv_row(layer):
+    """``(padding, W2, b2)`` for a 3x3 stride-1 'ntk' 2-d convolution, else None."""
+    op = layer.fused_op() if hasattr(layer, "fused_op") else None
+    if not op or op[0] != "conv" or tuple(op[1]) != (3, 3):
+        return None
+    return op[2], op[3], op[4]
+
+
+def plan(layers):
+    """Steps ``("block", i, j, padding)`` (layers ``i..j-1`` fused) or ``("layer", i)``."""
+    steps, i = [], 0
+    while i < len(layers):
+        j, pad = i, None
+        while j + 1 < len(layers):
+            conv, act = _conv_row(layers[j]), _act_row(layers[j + 1])
+            if conv is None or act is None or (pad is not None and conv[0] != pad):
+                break
+            pad, j = conv[0], j + 2
+        steps.append(("block", i, j, pad) if j > i else ("layer", i))
+        i = max(j, i + 1)
+    return steps
+
+
+def _requirements(layers, out_full):
+    reqs = [out_full] * len(layers)
+    for i in range(len(layers) - 1, 0, -1):
+        reqs[i - 1] = layers[i].input_needs_full(reqs[i])
+    return reqs
+
+
+def _run_block(k, layers, pad):
+    from ..kernels.cuda.block import conv_block
+    from ..kernels.cuda.reference import layer_coefficients
+    coefs = [layer_coefficients(l.W_std, l.b_std) for l in layers[0::2]]
+    acts = [_act_row(l) for l in layers[1::2]]
+    nngp, ntk, cov1, cov2 = conv_block(k.nngp, k.ntk, k.cov1, k.cov2, coefs, acts, pad)
+    H, W = nngp.shape[2], nngp.shape[4]
+    c = layers[-2].out_chan
+    return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2,
+                     shape1=(k.shape1[0], H, W, c), shape2=(k.shape2[0], H, W, c),
+                     is_gaussian=False, is_input=False)
+
+
+def _run_pool(k, layer):
+    """VALID 2-d AvgPool of full covariances on the GPU; None when another path is needed."""
+    op = layer.fused_op() if hasattr(layer, "fused_op") else None
+    if not op or op[0] != "avgpool" or op[3] != "VALID" or len(op[1]) != 2 or k.n_spatial != 2:
+        return None
+    from ..kernels.cuda.pool import avg_pool_full_cuda
+    pool = lambda m, nb: None if m is None else avg_pool_full_cuda(m, nb, op[1], op[2])
+    nngp = pool(k.nngp, 2)
+    H, W = nngp.shape[2], nngp.shape[4]
+    return k.replace(nngp=nngp, ntk=pool(k.ntk, 2), cov1=pool(k.cov1, 1), cov2=pool(k.cov2, 1),
+                     shape1=(k.shape1[0], H, W, k.shape1[-1]),
+                     shape2=(k.shape2[0], H, W, k.shape2[-1]), is_input=False)
+
+
+def serial_kernel_gpu(layer, k, out_full, **kwargs):
+    """``layer.kernel(k, out_full)`` with the fused CUDA paths where they apply."""
+    layers = flatten(layer)
+    reqs = _requirements(layers, out_full)
+    for step in plan(layers):
+        i = step[1]
+        full_2d = not k.diagonal_spatial and k.n_spatial == 2 and layers[i].input_needs_full(reqs[i])
+        if step[0] == "block" and full_2d:
+            k = _run_block(k, layers[i:step[2]], step[3])
+            continue
+        stop = step[2] if step[0] == "block" else i + 1
+        for m in range(i, stop):
+            k = match_form(k, layers[m].input_needs_full(reqs[m]), layers[m])
+            pooled = _run_pool(k, layers[m]) if not k.diagonal_spatial else None
+            k = pooled if pooled is not None else layers[m].kernel(k, out_full=reqs[m], **kwargs)
+    return k
