@@ -211,11 +211,11 @@ def conv_block(nngp, ntk, cov1, cov2, coefs, acts, padding, threads=None):
     tables = (xp.asarray(coef_table(coefs, dt)), xp.asarray(act_table(acts, dt)))
     var1 = block_variances(xp, cov1, coefs, acts, padding)
     var2 = var1 if cov2 is None else block_variances(xp, cov2, coefs, acts, padding)
+    if cov2 is None:
+        return _square(xp, nngp, ntk, cov1, var1, tables, pad, threads)
     ar1 = xp.arange(N1, dtype=np.int64)
     c1, _ = _launch(xp, xp.ascontiguousarray(cov1), None, var1, var1, ar1, ar1, tables, pad, True,
                     threads)
-    if cov2 is None:
-        return _square(xp, nngp, ntk, c1, var1, tables, pad, threads)
     ar2 = xp.arange(N2, dtype=np.int64)
     c2, _ = _launch(xp, xp.ascontiguousarray(cov2), None, var2, var2, ar2, ar2, tables, pad, True,
                     threads)
@@ -227,15 +227,13 @@ def conv_block(nngp, ntk, cov1, cov2, coefs, acts, padding, threads=None):
     return unflat(k), unflat(t), c1, c2
 
 
-def _square(xp, nngp, ntk, cov1_out, var1, tables, pad, threads):
+def _square(xp, nngp, ntk, cov1, var1, tables, pad, threads):
     """x2 = x1: self pairs once (they give cov1 and the batch diagonal), then pairs i < j."""
     N = nngp.shape[0]
     ar = xp.arange(N, dtype=np.int64)
-    diag_t = None
-    if ntk is not None:
-        dk, diag_t = _launch(xp, xp.ascontiguousarray(nngp[ar, ar]),
-                             xp.ascontiguousarray(ntk[ar, ar]), var1, var1, ar, ar, tables, pad,
-                             True, threads)
+    diag_t = None if ntk is None else xp.ascontiguousarray(ntk[ar, ar])
+    cov1_out, diag_t = _launch(xp, xp.ascontiguousarray(cov1), diag_t, var1, var1, ar, ar,
+                               tables, pad, True, threads)
     iu, ju = np.triu_indices(N, 1)
     iu, ju = xp.asarray(iu), xp.asarray(ju)
     k, t = _launch(xp, xp.ascontiguousarray(nngp[iu, ju]),
