@@ -89,6 +89,13 @@ class Serial(Layer):
             out_full = l.input_needs_full(out_full)
         return out_full
 
+    def input_axes(self):
+        for l in self.layers:
+            axes = l.input_axes()
+            if axes is not None:
+                return axes
+        return None
+
     def kernel(self, k, out_full=False, **kwargs):
         for l, req in zip(self.layers, self.requirements(out_full)):
             k = match_form(k, l.input_needs_full(req), l)
@@ -370,6 +377,9 @@ class Repeat(Layer):
         for _ in range(self.n):
             out_full = self.layer.input_needs_full(out_full)
         return out_full
+
+    def input_axes(self):
+        return self.layer.input_axes()
 
     def kernel(self, k, out_full=False, **kwargs):
         reqs = [out_full] * self.n

@@ -89,6 +89,12 @@ class Layer:
     def __iter__(self):
         return iter((self.init_fn, self.apply_fn, self.kernel_fn))
 
+    def __getitem__(self, i):   # NT code indexes the triple: stax.serial(...)[2]
+        return (self.init_fn, self.apply_fn, self.kernel_fn)[i]
+
+    def __len__(self):
+        return 3
+
     def __repr__(self):
         return self.name
 
@@ -114,11 +120,13 @@ class Layer:
             k = x1
             out_full = not k.diagonal_spatial
         else:
-            shape = tuple(canonical_inputs(x1, "x1").shape)
-            out_shape = self.output_shape(shape)
+            ba, ca = self.input_axes() or (0, -1)   # the raw inputs' layout (e.g. NCHW convs)
+            canonical_inputs(x1, "x1", ba, ca)
+            out_shape = self.output_shape(tuple(as_array(x1, "x1").shape))
             out_full = _is_spatial(out_shape)
             in_full = self.input_needs_full(out_full)
-            k = inputs_to_kernel(x1, x2, diagonal_spatial=not in_full, compute_ntk=compute_ntk)
+            k = inputs_to_kernel(x1, x2, diagonal_spatial=not in_full, compute_ntk=compute_ntk,
+                                 batch_axis=ba, channel_axis=ca)
         if on_gpu(k.nngp):   # fused CUDA blocks where they apply; never Numba CPU routines
             from ._gpu_plan import serial_kernel_gpu
             k = serial_kernel_gpu(self, k, out_full, **kwargs)
@@ -139,6 +147,10 @@ class Layer:
 
     def input_needs_full(self, out_full):
         return out_full
+
+    def input_axes(self):
+        """``(batch_axis, channel_axis)`` of the raw inputs this layer reads; None: any layout."""
+        return None
 
 
 def _as_shape(s):
