@@ -2,6 +2,7 @@
 from . import stax
 from .kernel import Kernel
 from .batching import batch
+from . import predict
 
 __version__ = "0.1.0"
-__all__ = ["stax", "Kernel", "batch", "__version__"]
+__all__ = ["stax", "Kernel", "batch", "predict", "__version__"]
