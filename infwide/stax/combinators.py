@@ -97,10 +97,10 @@ class Serial(Layer):
         return None
 
     def kernel(self, k, out_full=False, **kwargs):
-        for l, req in zip(self.layers, self.requirements(out_full)):
-            k = match_form(k, l.input_needs_full(req), l)
-            k = l.kernel(k, out_full=req, **kwargs)
-        return k
+        # The CPU fusion planner: fused runs where they apply, else each layer's own kernel
+        # in turn (imported here: _fusion imports this module).
+        from ._fusion import serial_kernel
+        return serial_kernel(self, k, out_full, **kwargs)
 
 
 class Parallel(Layer):

@@ -114,6 +114,13 @@ class Dense(Layer):
         return (dW, db), dx
 
     # -- infinite width --------------------------------------------------------------------
+    def fused_op(self):
+        """``("affine", W_std^2, b_std^2)`` for the fused engine ('ntk' parameterization only;
+        otherwise None and the layer runs its own ``kernel``)."""
+        if self.parameterization != "ntk":
+            return None
+        return ("affine", self.W_std ** 2, 0.0 if self.b_std is None else self.b_std ** 2)
+
     def kernel(self, k, out_full=False, **kwargs):
         W2 = self.W_std ** 2
         b2 = 0.0 if self.b_std is None else self.b_std ** 2

@@ -33,6 +33,14 @@ class Elementwise(Layer):
     def __init__(self, name, fn, dfn, dual):
         self.name, self.fn, self.dfn, self.dual = name, fn, dfn, dual
 
+    #: Descriptor for the fused CPU engine (``infwide.stax._fusion``), e.g. ``("abrelu", a, b)``
+    #: for the ABReLU family; None (the default) keeps the layer on its own ``kernel`` path.
+    fused = None
+
+    def fused_op(self):
+        """The fused-engine descriptor of this nonlinearity, or None."""
+        return self.fused
+
     def apply(self, params, x, **kwargs):
         return self.fn(get_xp(x), x)
 

@@ -1,0 +1,1 @@
+"""Fused CPU routines for chains of covariance recursions (see ``kernels.fused.engine``)."""
