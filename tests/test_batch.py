@@ -130,6 +130,29 @@ def test_stax_spatial_network(images):
         assert_same(batch(NET, batch_size=2)(x1, xb), ref, None)
 
 
+def cnn(readout):
+    """Conv/pool networks: GlobalAvgPool needs the full spatial covariance all the way, Flatten
+    only its diagonal; without a readout the output is spatial (full covariance)."""
+    body = [stax.Conv(6, (3, 3), padding="SAME", W_std=1.4, b_std=0.1), stax.Relu(),
+            stax.AvgPool((2, 2), padding="SAME"), stax.Conv(5, (2, 2), padding="CIRCULAR"),
+            stax.Relu()]
+    tail = {"gap": [stax.GlobalAvgPool(), stax.Dense(2)], "flatten": [stax.Flatten(),
+            stax.Dense(2)], "spatial": []}[readout]
+    return stax.serial(*body, *tail)
+
+
+@pytest.mark.parametrize("readout", ["gap", "flatten", "spatial"])
+def test_cnn(readout):
+    rng = np.random.default_rng(9)
+    x1, x2 = rng.standard_normal((7, 5, 4, 2)), rng.standard_normal((4, 5, 4, 2))
+    net = cnn(readout)
+    for xb in (None, x2):
+        ref = net.kernel_fn(x1, xb)
+        assert ref.nngp.ndim == (6 if readout == "spatial" else 2)
+        assert_same(batch(net, batch_size=3, executor=2)(x1, xb), ref, None)
+        assert_same(batch(net, memory_budget="2MB")(x1, xb, "ntk"), ref.ntk, "ntk")
+
+
 def test_float32_and_auto_tile_size(data):
     x1, x2 = data
     for xb in (None, x2):

@@ -6,7 +6,9 @@ spatial form, whether the NTK is computed), cuts the kernel into tiles (``_plan`
 optionally through a resumable store (``_store``), and assembles the pieces into arrays of
 the unbatched shapes: in memory, or as memory maps inside the store.
 """
+import dataclasses
 import functools
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -77,33 +79,44 @@ class BatchedKernelFn:
                 f"store={self.store!r})")
 
     def __call__(self, x1, x2=None, get=None, **kwargs):
-        names, as_tuple = _normalize_get(get)
-        x1, x2 = _check_inputs(x1, x2)
-        probe = _Probe(self.wrapped_kernel_fn, x1, names, as_tuple, kwargs)
-        symmetric = x2 is None
-        n2 = len(x1) if symmetric else len(x2)
-        fields = [f for f in fields_of(names) if probe.has(f) and not (symmetric and f == "cov2")]
-        shapes = probe.shapes(fields, len(x1), n2)
-        executor = resolve_executor(self.executor, x1)
-        b1, b2 = self._tile_sizes(x1, x2, probe, executor, kwargs)
-        tiles, rows, cols = make_plan(len(x1), n2, b1, b2, symmetric, fields)
-        layout = {"row_edges": rows, "col_edges": cols, "symmetric": symmetric}
-        store = None
+        job = self._prepare(x1, x2, get, kwargs)
+        tiles, store = job.tiles, None
         if self.store is not None:
-            fp = make_fingerprint(self.wrapped_kernel_fn, x1, x2, names, kwargs, probe.dtype)
-            store = TileStore(self.store, fp, layout)
-            if store.layout != layout:  # resume with the tiles the store was started with
-                tiles, _, _ = make_plan(len(x1), n2, b1, b2, symmetric, fields,
+            fp = make_fingerprint(self.wrapped_kernel_fn, job.x1, job.x2, job.names, kwargs,
+                                  job.probe.dtype)
+            store = TileStore(self.store, fp, job.layout)
+            if store.layout != job.layout:  # resume with the tiles the store was started with
+                tiles, _, _ = make_plan(len(job.x1), job.n2, 1, 1, job.x2 is None, job.fields,
                                         store.layout["row_edges"], store.layout["col_edges"])
         try:
-            outputs = self._compute(tiles, store, executor, probe, x1, x2, shapes, names, kwargs)
+            outputs = self._compute(tiles, store, job, kwargs)
         except BaseException:
             if store is not None:
                 store.close(finished=False)
             raise
         if store is not None:
             store.close(finished=True)
-        return probe.build(outputs, names, as_tuple, x1, x2)
+        return job.probe.build(outputs, job.names, job.as_tuple, job.x1, job.x2)
+
+    def tiles(self, x1, x2=None, get=None, **kwargs):
+        """The tiles a fresh computation of ``self(x1, x2, get, **kwargs)`` would run (a
+        store that already exists resumes with the tiles it was started with)."""
+        return list(self._prepare(x1, x2, get, kwargs).tiles)
+
+    def _prepare(self, x1, x2, get, kwargs):
+        names, as_tuple = _normalize_get(get)
+        x1, x2 = _check_inputs(x1, x2)
+        probe = _Probe(self.wrapped_kernel_fn, x1, names, as_tuple, kwargs)
+        symmetric = x2 is None
+        n2 = len(x1) if symmetric else len(x2)
+        fields = [f for f in fields_of(names) if probe.has(f) and not (symmetric and f == "cov2")]
+        executor = resolve_executor(self.executor, x1)
+        b1, b2 = self._tile_sizes(x1, x2, probe, executor, kwargs)
+        tiles, rows, cols = make_plan(len(x1), n2, b1, b2, symmetric, fields)
+        layout = {"row_edges": rows, "col_edges": cols, "symmetric": symmetric}
+        return _Job(x1=x1, x2=x2, n2=n2, names=names, as_tuple=as_tuple, probe=probe,
+                    fields=fields, shapes=probe.shapes(fields, len(x1), n2), executor=executor,
+                    tiles=tiles, layout=layout)
 
     # -- steps ---------------------------------------------------------------------------
     def _tile_sizes(self, x1, x2, probe, executor, kwargs):
@@ -113,12 +126,14 @@ class BatchedKernelFn:
         model = _memory.pair_model(tuple(x1.shape), probe.out_shape,
                                    _needs_full(self.wrapped_kernel_fn, x1, probe),
                                    probe.dtype.itemsize)
+        budget = self._tile_budget(executor)
         if not executor.gpu_devices:
             measured = _memory.measured_pair_bytes(self.wrapped_kernel_fn, x1, x2, probe.get,
                                                    kwargs, model)
-            if measured is not None and measured > model[0]:
-                model = (measured, model[1])
-        return _memory.choose_tile(n1, n2, model, self._tile_budget(executor))
+            if measured is not None:
+                model = (max(model[0], measured[0]), model[1])
+                budget = max(1, int(budget - measured[1]))
+        return _memory.choose_tile(n1, n2, model, budget)
 
     def _tile_budget(self, executor):
         per_worker = getattr(executor, "memory_per_worker", None)
@@ -130,7 +145,8 @@ class BatchedKernelFn:
             return budget
         return budget // (executor.n_workers + 1)
 
-    def _compute(self, tiles, store, executor, probe, x1, x2, shapes, names, kwargs):
+    def _compute(self, tiles, store, job, kwargs):
+        probe, shapes = job.probe, job.shapes
         if store is not None:
             done = store.open_complete_result()
             if done is not None and set(done) == set(shapes):
@@ -152,8 +168,8 @@ class BatchedKernelFn:
                 store.reused += 1
         progress = make_progress(self.progress, len(tiles), len(tiles) - len(todo))
         try:
-            _drive(executor, todo, {"x1": x1, "x2": x2}, self.wrapped_kernel_fn, names is None,
-                   kwargs, store, place, progress)
+            _drive(job.executor, todo, {"x1": job.x1, "x2": job.x2}, self.wrapped_kernel_fn,
+                   job.names is None, kwargs, store, place, progress)
         finally:
             if progress is not None:
                 progress.close()
@@ -200,6 +216,22 @@ def _finish_tile(result, tile, store, place):
                           " but this process cannot read it back; the store folder must be "
                           "shared between the workers and this process.")
     place(tile, arrays)
+
+
+@dataclasses.dataclass
+class _Job:
+    """Everything one call decides before computing."""
+    x1: Any
+    x2: Any
+    n2: int
+    names: Optional[Tuple[str, ...]]
+    as_tuple: bool
+    probe: Any
+    fields: List[str]
+    shapes: Dict[str, Tuple[int, ...]]
+    executor: Any
+    tiles: List[Any]
+    layout: Dict[str, Any]
 
 
 # -- probing the kernel function ---------------------------------------------------------------

@@ -102,7 +102,8 @@ def tile_bytes(n1, n2, model):
 
 
 def choose_tile(n1, n2, model, budget):
-    """Largest ``(b1, b2)`` with ``tile_bytes(b1, b2) <= budget`` (square when possible)."""
+    """A largest ``(b1, b2)`` with ``tile_bytes(b1, b2) <= budget``: the largest square, then
+    each side grown while it fits (neither side can grow by one)."""
     p, q = model
     b = int((-q + math.sqrt(q * q + p * budget)) / p)
     if b < 1:
@@ -110,10 +111,9 @@ def choose_tile(n1, n2, model, budget):
                           f"of working memory, more than the budget of {budget:,} bytes per "
                           "tile; give a larger `memory_budget` or fewer workers.")
     b1, b2 = min(b, n1), min(b, n2)
-    if b1 < b:
-        b2 = max(b2, min(n2, int((budget - b1 * q) / (b1 * p + q))))
-    elif b2 < b:
-        b1 = max(b1, min(n1, int((budget - b2 * q) / (b2 * p + q))))
+    # then grow each side as far as the other allows (a symmetric plan uses min(b1, b2))
+    b1 = max(b1, min(n1, int((budget - b2 * q) / (b2 * p + q))))
+    b2 = max(b2, min(n2, int((budget - b1 * q) / (b1 * p + q))))
     return b1, b2
 
 
@@ -127,12 +127,20 @@ def _traced_peak(fn, *args, **kwargs):
 
 
 def measured_pair_bytes(kernel_fn, x1, x2, get, kwargs, model, target=2 ** 21):
-    """Measured bytes per pair (``P + Q / a``, see the module docstring), or None when it
-    cannot be measured (tracing already on, or fewer than two points)."""
+    """``(bytes per pair, fixed bytes)`` measured on two small tiles (see the module
+    docstring), or None when it cannot be measured (tracing already on, or one point).
+
+    The bytes per pair are the slope ``P + Q / a``; the fixed bytes are what the smaller tile
+    used beyond ``bytes(a, a)`` (Python objects, small caches). A warm-up call first keeps
+    one-off costs (lazy imports, JIT compilation) out of the measurement.
+    """
     xb = x1 if x2 is None else x2
     if tracemalloc.is_tracing() or len(x1) < 2:
         return None
     a = int(max(1, min(64, math.sqrt(target / model[0]), len(x1) // 2, len(xb))))
+    kernel_fn(x1[:2 * a], xb[:a], get, **kwargs)
     small = _traced_peak(kernel_fn, x1[:a], xb[:a], get, **kwargs)
     large = _traced_peak(kernel_fn, x1[:2 * a], xb[:a], get, **kwargs)
-    return max(0.0, (large - small) / (a * a))
+    per_pair = max(0.0, (large - small) / (a * a))
+    fixed = max(0.0, small - tile_bytes(a, a, (max(per_pair, model[0]), model[1])))
+    return per_pair, fixed
