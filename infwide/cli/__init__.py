@@ -10,7 +10,7 @@ import sys
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS = ["kernel"]
+COMMANDS = ["kernel", "classify"]
 
 
 def build_parser():
