@@ -1,0 +1,130 @@
+"""Dispatch of a dual activation to its reference, Numba CPU or Numba-CUDA implementation.
+
+The fast loops see three 3-D arrays ``(P, Q, R)``: ``k12`` C-contiguous, and the variances
+``k11``/``k22`` with extents 1 (broadcast) or full on the first two axes and 1 or ``R`` on the
+last. ``canonical3`` maps every layout ``Elementwise`` produces onto that form without copying
+a pair-sized array:
+
+- fully connected ``(N1, N2)`` with ``(N1, 1)``/``(1, N2)`` variances -> ``(N1, 1, N2)``;
+- diagonal spatial ``(N1, N2, S...)`` -> ``(N1, N2, prod S)``;
+- full spatial ``(N1, N2, H, H', ...)``: the per-image variances are broadcast over the primed
+  axes into small ``(N, 1, R)`` copies;
+- per-input covariances (``cov1``/``cov2``) likewise, with ``P = N``.
+
+Since every dual is symmetric, ``dual(k11, k12, k22) == dual(k22, k12, k11)``, the operand that
+is constant along the last axis is always passed first, so the loops need only two variants.
+"""
+import math
+
+import numpy as np
+
+from .._jit import cpu_jit
+from .._xp import get_xp
+
+__all__ = ["FAST_MIN_SIZE", "FastDual", "canonical3", "cuda_entry"]
+
+FAST_MIN_SIZE = 1 << 13   # below this many entries the reference (a few NumPy passes) wins
+_THREADS = 256
+
+
+def _operand3(xp, x, shape):
+    """``x`` (broadcastable to ``shape``) as ``(e0, e1, 1 or R)``, C-contiguous."""
+    n = len(shape)
+    x = x.reshape((1,) * (n - x.ndim) + tuple(x.shape))
+    head = (x.shape[0], x.shape[1] if n >= 2 else 1)
+    tail = tuple(x.shape[2:])
+    if all(e == 1 for e in tail):
+        return xp.ascontiguousarray(x.reshape(head + (1,)))
+    full = xp.broadcast_to(x, head + tuple(shape[2:]))
+    return xp.ascontiguousarray(full).reshape(head + (-1,))
+
+
+def canonical3(k11, k12, k22):
+    """``(a, k, b)``: the operands as 3-D arrays for the fast loops (see the module docstring).
+
+    ``k`` is a C-contiguous view (or copy) of ``k12`` reshaped to ``(P, Q, R)``; ``a`` has an
+    extent of 1 or ``R`` on its last axis, ``b`` an extent of ``R``.
+    """
+    xp = get_xp(k12)
+    shape = tuple(k12.shape)
+    if np.broadcast_shapes(k11.shape, k12.shape, k22.shape) != shape or len(shape) == 0:
+        return None
+    dt = k12.dtype
+    k11, k22 = k11.astype(dt, copy=False), k22.astype(dt, copy=False)
+    P = shape[0]
+    Q = shape[1] if len(shape) >= 2 else 1
+    R = math.prod(shape[2:])
+    a, b = _operand3(xp, k11, shape), _operand3(xp, k22, shape)
+    k = xp.ascontiguousarray(k12).reshape(P, Q, R)
+    if R == 1 and Q > 1:            # move the long axis last, where the loops vectorise
+        k = k.reshape(P, 1, Q)
+        a = a.reshape(a.shape[0], 1, a.shape[1])
+        b = b.reshape(b.shape[0], 1, b.shape[1])
+        R = Q
+    if a.shape[2] == R and b.shape[2] == 1 and R > 1:
+        a, b = b, a
+    if b.shape[2] == 1 and R > 1:
+        b = xp.ascontiguousarray(xp.broadcast_to(b, b.shape[:2] + (R,)))
+    return a, k, b
+
+
+class FastDual:
+    """One dual activation: a NumPy/CuPy reference and optional fast implementations.
+
+    Parameters
+    ----------
+    reference : ``(k11, k12, k22, want_dot, prm) -> (nngp, dot or None)``, array code via xp.
+    cpu : Numba routine ``(a, k, b, nngp, dot, prm)`` over ``canonical3`` operands, or None.
+    cuda : zero-argument factory returning the Numba-CUDA kernel with the same arguments (built
+        on first use through ``cuda_module()``), or None.
+    """
+
+    def __init__(self, reference, cpu=None, cuda=None):
+        self.reference, self.cpu, self.cuda = reference, cpu, cuda
+
+    def __call__(self, k11, k12, k22, want_dot, prm, backend=None):
+        """``backend``: None (automatic), ``'reference'``, ``'cpu'`` or ``'cuda'``."""
+        if backend is None:
+            backend = self._choose(k12)
+        if backend == "reference":
+            return self.reference(k11, k12, k22, want_dot, prm)
+        ops = canonical3(k11, k12, k22)
+        if ops is None:
+            return self.reference(k11, k12, k22, want_dot, prm)
+        a, k, b = ops
+        xp = get_xp(k12)
+        nngp, dot = xp.empty_like(k), xp.empty_like(k)
+        prm = tuple(float(p) for p in prm)
+        if backend == "cpu":
+            self.cpu(a, k, b, nngp, dot, prm)
+        elif backend == "cuda":
+            kernel = self.cuda()
+            blocks = max(1, -(-k.size // _THREADS))
+            kernel[blocks, _THREADS](a, k, b, nngp, dot, prm)
+        else:
+            raise ValueError(f"FastDual: unknown backend {backend!r}; expected None, "
+                             "'reference', 'cpu' or 'cuda'.")
+        return nngp.reshape(k12.shape), (dot.reshape(k12.shape) if want_dot else None)
+
+    def _choose(self, k12):
+        if k12.dtype not in (np.float32, np.float64):
+            return "reference"
+        if get_xp(k12) is np:
+            return "cpu" if self.cpu is not None and k12.size >= FAST_MIN_SIZE else "reference"
+        return "cuda" if self.cuda is not None else "reference"
+
+
+@cpu_jit
+def cuda_entry(m, a, k, b):
+    """Indices of flat entry ``m`` of ``k`` (P, Q, R) and of its variances in ``a`` and ``b``:
+    ``(i, j, r, ia, ja, ra, ib, jb)``; CUDA kernels call it as a device function."""
+    Q, R = k.shape[1], k.shape[2]
+    i = m // (Q * R)
+    j = (m // R) % Q
+    r = m % R
+    ia = i if a.shape[0] > 1 else 0
+    ja = j if a.shape[1] > 1 else 0
+    ra = r if a.shape[2] > 1 else 0
+    ib = i if b.shape[0] > 1 else 0
+    jb = j if b.shape[1] > 1 else 0
+    return i, j, r, ia, ja, ra, ib, jb

@@ -1,0 +1,88 @@
+"""Erf: phi(x) = a erf(b x) + c (``Sigmoid_like`` is a = 1/2, b = 1/2.4020563531719796, c = 1/2).
+
+With D = (1 + 2 b^2 k11)(1 + 2 b^2 k22) - 4 b^4 k12^2 (Williams 1997, "Computing with
+infinite networks", eq. 11, written with atan2 as Neural Tangents' ``Erf`` does; the derivative
+by Price's theorem, d/dk12 of the first line):
+
+    E[phi(u) phi(v)]   = a^2 (2 / pi) atan2(2 b^2 k12, sqrt(D)) + c^2
+    E[phi'(u) phi'(v)] = a^2 b^2 (4 / pi) / sqrt(D)
+
+D >= 1 + 2 b^2 (sqrt(k11) - sqrt(k22))^2 >= 1 for any covariance, so nothing here can divide
+by zero (E[erf(b u)] = 0 makes c enter only as c^2).
+"""
+import functools
+import math
+
+import numpy as np
+from numba import prange
+
+from .._jit import cpu_jit, cpu_pjit, cuda_module
+from .._xp import get_xp
+from ._launch import FastDual, cuda_entry
+from ._scalar import atan2_signed
+
+__all__ = ["erf_dual", "erf_reference", "erf_scalar"]
+
+
+def erf_reference(k11, k12, k22, want_dot, prm):
+    """Reference (NumPy/CuPy) Erf dual, ``prm = (a, b, c)``; see the module docstring."""
+    a, b, c = prm
+    xp = get_xp(k12)
+    dt = k12.dtype.type
+    q = dt(2 * b * b)
+    root = xp.sqrt((1 + q * k11) * (1 + q * k22) - (q * k12) ** 2)
+    nngp = dt(2 * a * a / math.pi) * xp.arctan2(q * k12, root) + dt(c * c)
+    return nngp, (dt(4 * a * a * b * b / math.pi) / root if want_dot else None)
+
+
+@cpu_jit
+def erf_scalar(k11, k12, k22, prm, T):
+    """One entry ``(E[phi phi], E[phi' phi'])`` of the Erf dual, ``prm = (a, b, c)``."""
+    a, b, c = T(prm[0]), T(prm[1]), T(prm[2])
+    q = T(2.0) * b * b
+    root = math.sqrt((T(1.0) + q * k11) * (T(1.0) + q * k22) - (q * k12) * (q * k12))
+    nngp = a * a * T(2.0 / math.pi) * atan2_signed(q * k12, root, T) + c * c
+    return nngp, a * a * b * b * T(4.0 / math.pi) / root
+
+
+@cpu_pjit
+def erf_cpu(a, k, b, nngp, dot, prm):
+    """Numba CPU loop over ``canonical3`` operands (see ``_launch``)."""
+    T = k.dtype.type
+    P, Q, R = k.shape
+    for i0 in prange(P):
+        i = np.int64(i0)
+        ia, ib = min(i, a.shape[0] - 1), min(i, b.shape[0] - 1)
+        for j in range(Q):
+            ja, jb = min(j, a.shape[1] - 1), min(j, b.shape[1] - 1)
+            if a.shape[2] == 1:
+                c = a[ia, ja, 0]
+                for r in range(R):
+                    nngp[i, j, r], dot[i, j, r] = erf_scalar(c, k[i, j, r], b[ib, jb, r], prm, T)
+            else:
+                for r in range(R):
+                    nngp[i, j, r], dot[i, j, r] = erf_scalar(a[ia, ja, r], k[i, j, r],
+                                                             b[ib, jb, r], prm, T)
+
+
+@functools.lru_cache(maxsize=None)
+def erf_cuda():
+    """The Numba-CUDA kernel (one thread per entry), built on first use."""
+    cuda = cuda_module()
+
+    @cuda.jit
+    def kernel(a, k, b, nngp, dot, prm):
+        m = cuda.grid(1)
+        if m < k.size:
+            i, j, r, ia, ja, ra, ib, jb = cuda_entry(m, a, k, b)
+            nngp[i, j, r], dot[i, j, r] = erf_scalar(a[ia, ja, ra], k[i, j, r], b[ib, jb, r],
+                                                     prm, k.dtype.type)
+    return kernel
+
+
+ERF = FastDual(erf_reference, erf_cpu, erf_cuda)
+
+
+def erf_dual(k11, k12, k22, want_dot, a, b, c, backend=None):
+    """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)] or None)`` for phi(x) = a erf(b x) + c."""
+    return ERF(k11, k12, k22, want_dot, (a, b, c), backend)

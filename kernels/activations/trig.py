@@ -1,0 +1,102 @@
+"""Sin, Cos and Rbf: phi(x) = a sin(b x + c); Cos is c + pi/2; Rbf(gamma) is
+phi(x) = sqrt(2) sin(sqrt(2 gamma) x + pi/4).
+
+From sin(s) sin(t) = (cos(s - t) - cos(s + t)) / 2 and E[cos(w)] = exp(-Var(w) / 2) for a
+centred Gaussian w (Rahimi & Recht 2007 for the Rbf case; Neural Tangents' ``Sin``/``Rbf``):
+
+    s1 = exp(-b^2 (k11 + k22 - 2 k12) / 2),   s2 = cos(2c) exp(-b^2 (k11 + k22 + 2 k12) / 2)
+    E[phi(u) phi(v)]   = a^2 / 2 (s1 - s2)
+    E[phi'(u) phi'(v)] = a^2 b^2 / 2 (s1 + s2)
+
+Both exponents are <= 0, so nothing overflows. One routine with ``prm = (a^2, b^2, cos 2c)``
+serves the three layers; Rbf passes cos 2c = 0 exactly, giving exp(-gamma (k11 + k22 - 2 k12))
+and 2 gamma times it.
+"""
+import functools
+import math
+
+import numpy as np
+from numba import prange
+
+from .._jit import cpu_jit, cpu_pjit, cuda_module
+from .._xp import get_xp
+from ._launch import FastDual, cuda_entry
+
+__all__ = ["sin_dual", "cos_dual", "rbf_dual", "trig_reference", "trig_scalar"]
+
+
+def trig_reference(k11, k12, k22, want_dot, prm):
+    """Reference (NumPy/CuPy) dual, ``prm = (a^2, b^2, cos 2c)``; see the module docstring."""
+    a2, b2, cos2c = prm
+    xp = get_xp(k12)
+    dt = k12.dtype.type
+    half = dt(-b2 / 2) * (k11 + k22)
+    s1 = xp.exp(half + dt(b2) * k12)
+    s2 = xp.exp(half - dt(b2) * k12) * dt(cos2c) if cos2c != 0 else None
+    nngp = dt(a2 / 2) * (s1 if s2 is None else s1 - s2)
+    if not want_dot:
+        return nngp, None
+    return nngp, dt(a2 * b2 / 2) * (s1 if s2 is None else s1 + s2)
+
+
+@cpu_jit
+def trig_scalar(k11, k12, k22, prm, T):
+    """One entry ``(E[phi phi], E[phi' phi'])``, ``prm = (a^2, b^2, cos 2c)``."""
+    a2, b2, cos2c = T(prm[0]), T(prm[1]), T(prm[2])
+    half = -b2 * T(0.5) * (k11 + k22)
+    s1 = math.exp(half + b2 * k12)
+    s2 = math.exp(half - b2 * k12) * cos2c
+    return a2 * T(0.5) * (s1 - s2), a2 * b2 * T(0.5) * (s1 + s2)
+
+
+@cpu_pjit
+def trig_cpu(a, k, b, nngp, dot, prm):
+    """Numba CPU loop over ``canonical3`` operands (see ``_launch``)."""
+    T = k.dtype.type
+    P, Q, R = k.shape
+    for i0 in prange(P):
+        i = np.int64(i0)
+        ia, ib = min(i, a.shape[0] - 1), min(i, b.shape[0] - 1)
+        for j in range(Q):
+            ja, jb = min(j, a.shape[1] - 1), min(j, b.shape[1] - 1)
+            if a.shape[2] == 1:
+                c = a[ia, ja, 0]
+                for r in range(R):
+                    nngp[i, j, r], dot[i, j, r] = trig_scalar(c, k[i, j, r], b[ib, jb, r], prm, T)
+            else:
+                for r in range(R):
+                    nngp[i, j, r], dot[i, j, r] = trig_scalar(a[ia, ja, r], k[i, j, r],
+                                                              b[ib, jb, r], prm, T)
+
+
+@functools.lru_cache(maxsize=None)
+def trig_cuda():
+    """The Numba-CUDA kernel (one thread per entry), built on first use."""
+    cuda = cuda_module()
+
+    @cuda.jit
+    def kernel(a, k, b, nngp, dot, prm):
+        m = cuda.grid(1)
+        if m < k.size:
+            i, j, r, ia, ja, ra, ib, jb = cuda_entry(m, a, k, b)
+            nngp[i, j, r], dot[i, j, r] = trig_scalar(a[ia, ja, ra], k[i, j, r], b[ib, jb, r],
+                                                      prm, k.dtype.type)
+    return kernel
+
+
+TRIG = FastDual(trig_reference, trig_cpu, trig_cuda)
+
+
+def sin_dual(k11, k12, k22, want_dot, a, b, c, backend=None):
+    """``(E[phi phi], E[phi' phi'] or None)`` for phi(x) = a sin(b x + c)."""
+    return TRIG(k11, k12, k22, want_dot, (a * a, b * b, math.cos(2 * c)), backend)
+
+
+def cos_dual(k11, k12, k22, want_dot, a, b, c, backend=None):
+    """``(E[phi phi], E[phi' phi'] or None)`` for phi(x) = a cos(b x + c) = a sin(b x + c + pi/2)."""
+    return TRIG(k11, k12, k22, want_dot, (a * a, b * b, -math.cos(2 * c)), backend)
+
+
+def rbf_dual(k11, k12, k22, want_dot, gamma, backend=None):
+    """``(exp(-gamma (k11 + k22 - 2 k12)), 2 gamma exp(...) or None)``: the Rbf dual."""
+    return TRIG(k11, k12, k22, want_dot, (2.0, 2.0 * gamma, 0.0), backend)
