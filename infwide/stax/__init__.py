@@ -4,6 +4,9 @@ from .combinators import (serial, parallel, FanOut, FanInSum, FanInProd, FanInCo
                           Identity, repeat)
 from .dense import Dense
 from .nonlinear import Relu, LeakyRelu, Abs, ABRelu
+from .nonlinear import Sign, RectifiedMonomial
+from .nonlinear_smooth import Erf, Sigmoid_like, Gelu, Sin, Cos, Rbf, Exp, Gaussian
+from .nonlinear_poly import Monomial, Polynomial, Hermite, ElementwiseNumerical
 from .conv import Conv, ConvTranspose, ConvLocal
 from .pool import AvgPool, SumPool, GlobalAvgPool, GlobalSumPool
 from .reshape import Flatten
@@ -13,3 +16,5 @@ __all__ = ["Layer", "serial", "parallel", "FanOut", "FanInSum", "FanInProd", "Fa
            "Identity", "repeat", "Dense", "Relu", "LeakyRelu", "Abs", "ABRelu",
            "Conv", "ConvTranspose", "ConvLocal", "AvgPool", "SumPool", "GlobalAvgPool",
            "GlobalSumPool", "Flatten", "LayerNorm", "Dropout"]
+__all__ += ["Sign", "RectifiedMonomial", "Erf", "Sigmoid_like", "Gelu", "Sin", "Cos", "Rbf",
+            "Exp", "Gaussian", "Monomial", "Polynomial", "Hermite", "ElementwiseNumerical"]
