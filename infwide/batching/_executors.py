@@ -161,7 +161,7 @@ class DaskExecutor:
         self.window = 2 * self.n_workers
         self.stores_on_workers = True
         self.gpu_devices = None
-        self._inputs = None
+        self._inputs = self._finished = None
         limits = [w.get("memory_limit") or 0 for w in workers.values()]
         threads = [max(1, int(w.get("nthreads", 1))) for w in workers.values()]
         per = [l / t for l, t in zip(limits, threads) if l]
@@ -173,14 +173,18 @@ class DaskExecutor:
         futures = self.client.scatter([inputs[k] for k in keys], broadcast=True, hash=False)
         self._inputs = dict(zip(keys, futures))
         self._inputs.update({k: None for k, v in inputs.items() if v is None})
+        self._finished = self._distributed.as_completed(loop=self.client.loop)
 
     def submit(self, tile, get_is_none, kwargs, store_dir):
-        return self.client.submit(_dask_tile, self._kernel_fn, self._inputs, tile, get_is_none,
-                                  kwargs, store_dir, store_dir is None, pure=False)
+        fut = self.client.submit(_dask_tile, self._kernel_fn, self._inputs, tile, get_is_none,
+                                 kwargs, store_dir, store_dir is None, pure=False)
+        self._finished.add(fut)
+        return fut
 
     def wait_first(self, pending):
-        done = self._distributed.wait(list(pending), return_when="FIRST_COMPLETED").done
-        return set(done)
+        """Finished futures (at least one), from an ``as_completed`` on this client's loop (so
+        a client that is not the default one works)."""
+        return {next(self._finished)}
 
     def result(self, future):
         return future.result()
@@ -190,7 +194,7 @@ class DaskExecutor:
         inputs releases them on the workers."""
         if cancel and pending:
             self.client.cancel(list(pending))
-        self._inputs = None
+        self._inputs = self._finished = None
 
 
 def _dask_tile(kernel_fn, inputs, tile, get_is_none, kwargs, store_dir, return_arrays):
