@@ -20,7 +20,7 @@ def as_layer(f, where):
     if isinstance(f, Layer):
         return f
     owner = getattr(f, "__self__", None)
-    if isinstance(owner, Layer) and getattr(f, "__func__", None) is Layer.apply_fn:
+    if isinstance(owner, Layer) and f == owner.apply_fn:
         return owner
     raise TypeError(f"{where}: `f` must be a network built with infwide.stax (the Layer, or the "
                     f"apply_fn it unpacks into); got {f!r}. infwide has no autodiff: gradients "
