@@ -20,7 +20,6 @@ from typing import Any, Optional
 import numpy as np
 
 from ..backend import check_finite, get_xp
-from ..empirical.kernels import empirical_ntk_fn
 from ..predict import max_learning_rate
 from ._progress import make_progress
 from ._tree import check_params, tree_leaves, tree_map
@@ -56,6 +55,7 @@ def stable_learning_rate(f, params, x_train, y_train_size=None, momentum=0.0):
     """``predict.max_learning_rate`` of the network's empirical NTK on ``x_train`` (traced over
     the output channels): the largest learning rate for which gradient descent on the squared
     loss of the linearised network converges."""
+    from ..empirical.kernels import empirical_ntk_fn  # here: empirical imports this package
     ntk = empirical_ntk_fn(f, trace_axes=(-1,))(x_train, None, params)
     n = ntk.shape[0] if y_train_size is None else y_train_size
     return float(max_learning_rate(ntk, n, momentum=momentum or 0.0))
