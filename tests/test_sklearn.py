@@ -117,3 +117,18 @@ def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="at least 2 classes"):
         InfiniteWidthClassifier().fit(x, np.zeros(4, int))
     assert build_network("FC").kernel_fn(x + 1, None, "nngp").shape == (4, 4)
+
+
+@pytest.mark.parametrize("t", [None, 0.5, 20.0])
+def test_posterior_mean_matches_infwide_predict(t):
+    """The estimators' cached eigenbasis gives infwide.predict's means (same conventions)."""
+    from infwide import predict
+    post = Posterior(FIX["ntk_dd"], FIX["nngp_dd"], FIX["y_train"], diag_reg=1e-3,
+                     learning_rate=0.7)
+    if t is None:
+        ref = predict.gp_inference(FIX["ntk_dd"], FIX["y_train"], diag_reg=1e-3)(
+            get="ntk", k_test_train=FIX["ntk_td"])
+    else:
+        ref = predict.gradient_descent_mse(FIX["ntk_dd"], FIX["y_train"], learning_rate=0.7,
+                                           diag_reg=1e-3)(t, 0.0, 0.0, FIX["ntk_td"])[1]
+    np.testing.assert_allclose(post.mean(FIX["ntk_td"], t), ref, rtol=1e-8, atol=1e-10)
