@@ -70,6 +70,13 @@ def _set_device(devices):
     _THREAD.device = devices.get_nowait()
 
 
+def _split_numba_threads(n_threads):
+    """Give each worker thread its share of Numba's threads (the setting is per thread), so
+    that ``n`` workers running parallel loops do not start ``n`` times all the cores."""
+    import numba
+    numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+
+
 def _gpu_run_tile(device_inputs, kernel_fn, tile, get_is_none, kwargs, store_dir):
     import cupy
     dev = _THREAD.device
@@ -108,7 +115,9 @@ class LocalExecutor:
         else:
             self._inputs = inputs
             self._pool = concurrent.futures.ThreadPoolExecutor(
-                self.n_workers, thread_name_prefix="infwide-batch")
+                self.n_workers, thread_name_prefix="infwide-batch",
+                initializer=_split_numba_threads,
+                initargs=(max(1, _cpu_count() // self.n_workers),))
 
     def submit(self, tile, get_is_none, kwargs, store_dir):
         if self.gpu_devices:
@@ -131,12 +140,19 @@ class LocalExecutor:
 
 
 def _copy_to_devices(inputs, devices):
+    """The inputs on every device (once per computation; through the host for other GPUs)."""
     import cupy
     out = {}
     for d in devices:
         with cupy.cuda.Device(d):
-            out[d] = {k: (None if v is None else cupy.asarray(v)) for k, v in inputs.items()}
+            out[d] = {k: _on_device(cupy, v, d) for k, v in inputs.items()}
     return out
+
+
+def _on_device(cupy, v, d):
+    if v is None or (not isinstance(v, np.ndarray) and v.device.id == d):
+        return v
+    return cupy.asarray(_to_host(v))
 
 
 def _cpu_count():
