@@ -13,15 +13,14 @@ CHECK = r'''
 import types, numba.cuda.dispatcher as d
 from numba import cuda, types as T
 d.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0))
-from infwide.kernels.cuda import block, pool, duals
+from infwide.kernels.cuda import block, pool
 for name in ("float64", "float32"):
     ft = getattr(T, name)
-    a5, a4, a2, a1 = ft[:, :, :, :, :], ft[:, :, :, :], ft[:, :], ft[:]
+    a5, a4, a2 = ft[:, :, :, :, :], ft[:, :, :, :], ft[:, :]
     sigs = [(block._block_kernel(name).py_func,
              (a5, a5, a5, a5, a4, a4, T.int64[:], T.int64[:], a2, a2, T.int64, T.boolean,
               T.boolean)),
-            (pool._pool_kernel.py_func, (a5, a5) + (T.int64,) * 4 + (ft,)),
-            (duals.dual_elementwise.py_func, (a1,) * 6)]
+            (pool._pool_kernel.py_func, (a5, a5) + (T.int64,) * 4 + (ft,))]
     for fn, sig in sigs:
         ptx, _ = cuda.compile_ptx(fn, sig, cc=(9, 0))
         print(name, fn.__name__, ptx.count(".f64"), ptx.count(".f32"), ".shared" in ptx)
@@ -37,7 +36,7 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
         pytest.skip("numba-cuda without NVVM")
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [line.split() for line in r.stdout.splitlines()]
-    assert len(rows) == 6
+    assert len(rows) == 4
     for dtype, fn, n64, n32, shared in rows:
         if dtype == "float32":
             assert n64 == "0", (fn, n64)

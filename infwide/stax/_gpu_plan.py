@@ -1,5 +1,5 @@
 """GPU execution of a ``serial`` network's kernel: runs of (3x3 stride-1 'ntk' Conv,
-ABReLU-family activation) layers on full spatial covariances go to the fused CUDA block
+ABReLU-family or Erf activation) layers on full spatial covariances go to the fused CUDA block
 (``kernels.cuda.block.conv_block``), VALID average pools to ``kernels.cuda.pool``; every
 other layer runs its own ``kernel`` (array code through ``xp``, i.e. CuPy on a GPU).
 
@@ -9,7 +9,8 @@ algebra is the one of ``Serial.requirements``, folded over the flattened layer l
 """
 import functools
 
-from ..kernels.activations.relu import abrelu_dual
+from ..kernels.activations.erf import erf_dual
+from ..kernels.cuda.reference import ACT_ABRELU, ACT_ERF
 from .combinators import Repeat, Serial, match_form
 
 __all__ = ["flatten", "plan", "serial_kernel_gpu"]
@@ -25,10 +26,15 @@ def flatten(layer):
 
 
 def _act_row(layer):
-    """``(kind, a, b, c)`` for an ABReLU-family layer, else None."""
+    """``(kind, a, b, c)`` for an ABReLU-family layer (its fused descriptor) or an ``Erf``
+    (``a erf(b x) + c``, Sigmoid_like included), else None."""
+    op = layer.fused_op() if hasattr(layer, "fused_op") else None
+    if op and op[0] == "abrelu":
+        return (ACT_ABRELU, float(op[1]), float(op[2]), 0.0)
     dual = getattr(layer, "dual", None)
-    if isinstance(dual, functools.partial) and dual.func is abrelu_dual:
-        return (1, float(dual.keywords["a"]), float(dual.keywords["b"]), 0.0)
+    if isinstance(dual, functools.partial) and dual.func is erf_dual:
+        kw = dual.keywords
+        return (ACT_ERF, float(kw["a"]), float(kw["b"]), float(kw["c"]))
     return None
 
 

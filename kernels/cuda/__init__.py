@@ -1,5 +1,5 @@
-"""Numba-CUDA kernels that have no CPU twin file: the fused full-covariance convolution block,
-average pooling of full covariances and the elementwise dual activations for device arrays.
+"""Numba-CUDA kernels that have no CPU twin file: the fused full-covariance convolution block
+(with its ABReLU/Erf dual device functions) and average pooling of full covariances.
 
 Importing this package imports nothing heavy. Its modules ``block``, ``pool`` and ``duals``
 import ``numba.cuda`` (through ``kernels._jit.cuda_module``) when they are themselves imported,

@@ -1,5 +1,6 @@
-"""CUDA dual activations (ABReLU family and Erf), as device functions for the fused kernels
-and as an elementwise kernel for device arrays.
+"""CUDA dual activations (ABReLU family and Erf) as device functions for the fused kernels.
+(Elementwise CUDA duals of every activation, for device arrays, live in
+``kernels/activations/_cuda.py``.)
 
 The formulas are those of ``reference.abrelu_dual`` and ``reference.erf_dual``. Each
 activation is a row of a table ``(kind, q0, q1, q2, q3, one)`` of the kernel's dtype whose
@@ -15,12 +16,12 @@ import math
 
 import numpy as np
 
-from .._jit import cuda_module, cuda_simulated
+from .._jit import cuda_module
 from .reference import ACT_ABRELU, ACT_ERF, ACT_NONE
 
 cuda = cuda_module()
 
-__all__ = ["act_table", "dual_dev", "dual_elementwise", "dual_cuda"]
+__all__ = ["act_table", "dual_dev"]
 
 
 def act_table(acts, dtype):
@@ -54,40 +55,3 @@ def dual_dev(act, k11, k12, k22):
         root = math.sqrt((act[5] + q1 * k11) * (act[5] + q1 * k22) - (q1 * k12) * (q1 * k12))
         return act[1] * math.atan2(q1 * k12, root) + act[3], act[4] / root
     return k12, act[5]
-
-
-@cuda.jit
-def dual_elementwise(k11, k12, k22, act, out_k, out_dot):
-    """Flat arrays of one size: ``out_k, out_dot = dual(k11, k12, k22)``."""
-    start = cuda.grid(1)
-    stride = cuda.gridsize(1)
-    for e in range(start, k12.size, stride):
-        nk, dot = dual_dev(act, k11[e], k12[e], k22[e])
-        out_k[e] = nk
-        out_dot[e] = dot
-
-
-def dual_cuda(xp, acts_row, k11, k12, k22, want_dot, threads=None):
-    """Host driver: broadcast ``k11``/``k22`` to ``k12``, run ``dual_elementwise``.
-
-    ``acts_row`` is a raw row ``(kind, a, b, c)``. Returns ``(nngp, dot or None)`` shaped
-    like ``k12``.
-    """
-    threads = threads or (4 if cuda_simulated() else 256)   # simulator: a Python thread each
-    shape = k12.shape
-    flat = [_flat(xp, k, shape) for k in (k11, k12, k22)]
-    act = xp.asarray(act_table([acts_row], k12.dtype)[0])
-    out_k = xp.empty(flat[1].size, dtype=k12.dtype)
-    out_dot = xp.empty_like(out_k)
-    blocks = max(1, min(4096, (out_k.size + threads - 1) // threads))
-    dual_elementwise[blocks, threads](flat[0], flat[1], flat[2], act, out_k, out_dot)
-    return out_k.reshape(shape), (out_dot.reshape(shape) if want_dot else None)
-
-
-def _flat(xp, k, shape):
-    """A contiguous flat copy-if-needed of ``k`` broadcast to ``shape`` (host arrays are made
-    writeable: Numba copies every host argument back after a launch)."""
-    a = xp.ascontiguousarray(xp.broadcast_to(k, shape)).reshape(-1)
-    if isinstance(a, np.ndarray) and not a.flags.writeable:
-        a = a.copy()
-    return a
