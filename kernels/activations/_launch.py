@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .._jit import cpu_jit
+from .._jit import cpu_jit, cuda_module, cuda_simulated
 from .._xp import get_xp
 
 __all__ = ["FAST_MIN_SIZE", "FastDual", "canonical3", "cuda_entry"]
@@ -75,12 +75,12 @@ class FastDual:
     ----------
     reference : ``(k11, k12, k22, want_dot, prm) -> (nngp, dot or None)``, array code via xp.
     cpu : Numba routine ``(a, k, b, nngp, dot, prm)`` over ``canonical3`` operands, or None.
-    cuda : zero-argument factory returning the Numba-CUDA kernel with the same arguments (built
-        on first use through ``cuda_module()``), or None.
+    scalar : the ``cpu_jit`` scalar formula ``(k11, k12, k22, prm, T) -> (nngp, dot)`` that the
+        Numba-CUDA kernel (``_cuda.dual_kernel``, built on first use) applies, or None.
     """
 
-    def __init__(self, reference, cpu=None, cuda=None):
-        self.reference, self.cpu, self.cuda = reference, cpu, cuda
+    def __init__(self, reference, cpu=None, scalar=None):
+        self.reference, self.cpu, self.scalar = reference, cpu, scalar
 
     def __call__(self, k11, k12, k22, want_dot, prm, backend=None):
         """``backend``: None (automatic), ``'reference'``, ``'cpu'`` or ``'cuda'``."""
@@ -98,9 +98,7 @@ class FastDual:
         if backend == "cpu":
             self.cpu(a, k, b, nngp, dot, prm)
         elif backend == "cuda":
-            kernel = self.cuda()
-            blocks = max(1, -(-k.size // _THREADS))
-            kernel[blocks, _THREADS](a, k, b, nngp, dot, prm)
+            nngp, dot = _run_cuda(self.scalar, xp, a, k, b, nngp, dot, prm)
         else:
             raise ValueError(f"FastDual: unknown backend {backend!r}; expected None, "
                              "'reference', 'cpu' or 'cuda'.")
@@ -111,20 +109,37 @@ class FastDual:
             return "reference"
         if get_xp(k12) is np:
             return "cpu" if self.cpu is not None and k12.size >= FAST_MIN_SIZE else "reference"
-        return "cuda" if self.cuda is not None else "reference"
+        return "cuda" if self.scalar is not None else "reference"
+
+
+def _run_cuda(scalar, xp, a, k, b, nngp, dot, prm):
+    """Launch the CUDA kernel of ``scalar``; host (NumPy) operands, as in the CUDA simulator,
+    are staged through device arrays."""
+    from ._cuda import dual_kernel   # imports numba.cuda: only here
+    kernel = dual_kernel(scalar)
+    threads = 32 if cuda_simulated() else _THREADS   # the simulator runs Python threads
+    blocks = max(1, -(-k.size // threads))
+    if xp is not np:
+        kernel[blocks, threads](a, k, b, nngp, dot, prm)
+        return nngp, dot
+    cuda = cuda_module()
+    dev = [cuda.to_device(x) for x in (a, k, b, nngp, dot)]
+    kernel[blocks, threads](*dev, prm)
+    return dev[3].copy_to_host(), dev[4].copy_to_host()
 
 
 @cpu_jit
-def cuda_entry(m, a, k, b):
-    """Indices of flat entry ``m`` of ``k`` (P, Q, R) and of its variances in ``a`` and ``b``:
-    ``(i, j, r, ia, ja, ra, ib, jb)``; CUDA kernels call it as a device function."""
-    Q, R = k.shape[1], k.shape[2]
+def cuda_entry(m, kshape, ashape, bshape):
+    """Indices of flat entry ``m`` of ``k`` (shape ``kshape`` = (P, Q, R)) and of its variances
+    in ``a``/``b`` (shapes ``ashape``/``bshape``): ``(i, j, r, ia, ja, ra, ib, jb)``. Takes
+    shapes, not arrays, so that the CUDA simulator can call it too."""
+    Q, R = kshape[1], kshape[2]
     i = m // (Q * R)
     j = (m // R) % Q
     r = m % R
-    ia = i if a.shape[0] > 1 else 0
-    ja = j if a.shape[1] > 1 else 0
-    ra = r if a.shape[2] > 1 else 0
-    ib = i if b.shape[0] > 1 else 0
-    jb = j if b.shape[1] > 1 else 0
+    ia = i if ashape[0] > 1 else 0
+    ja = j if ashape[1] > 1 else 0
+    ra = r if ashape[2] > 1 else 0
+    ib = i if bshape[0] > 1 else 0
+    jb = j if bshape[1] > 1 else 0
     return i, j, r, ia, ja, ra, ib, jb

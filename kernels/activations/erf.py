@@ -10,15 +10,14 @@ by Price's theorem, d/dk12 of the first line):
 D >= 1 + 2 b^2 (sqrt(k11) - sqrt(k22))^2 >= 1 for any covariance, so nothing here can divide
 by zero (E[erf(b u)] = 0 makes c enter only as c^2).
 """
-import functools
 import math
 
 import numpy as np
 from numba import prange
 
-from .._jit import cpu_jit, cpu_pjit, cuda_module
+from .._jit import cpu_jit, cpu_pjit
 from .._xp import get_xp
-from ._launch import FastDual, cuda_entry
+from ._launch import FastDual
 from ._scalar import atan2_signed
 
 __all__ = ["erf_dual", "erf_reference", "erf_scalar"]
@@ -65,22 +64,8 @@ def erf_cpu(a, k, b, nngp, dot, prm):
                                                              b[ib, jb, r], prm, T)
 
 
-@functools.lru_cache(maxsize=None)
-def erf_cuda():
-    """The Numba-CUDA kernel (one thread per entry), built on first use."""
-    cuda = cuda_module()
 
-    @cuda.jit
-    def kernel(a, k, b, nngp, dot, prm):
-        m = cuda.grid(1)
-        if m < k.size:
-            i, j, r, ia, ja, ra, ib, jb = cuda_entry(m, a, k, b)
-            nngp[i, j, r], dot[i, j, r] = erf_scalar(a[ia, ja, ra], k[i, j, r], b[ib, jb, r],
-                                                     prm, k.dtype.type)
-    return kernel
-
-
-ERF = FastDual(erf_reference, erf_cpu, erf_cuda)
+ERF = FastDual(erf_reference, erf_cpu, erf_scalar)
 
 
 def erf_dual(k11, k12, k22, want_dot, a, b, c, backend=None):

@@ -11,15 +11,14 @@ derivative by Price's theorem, d/dk12 of the first line; both as in Neural Tange
 D^2 >= 1 for any covariance. The kernel is that of the exact Gelu; ``Gelu(approximate=True)``
 changes only the finite network (as in Neural Tangents).
 """
-import functools
 import math
 
 import numpy as np
 from numba import prange
 
-from .._jit import cpu_jit, cpu_pjit, cuda_module
+from .._jit import cpu_jit, cpu_pjit
 from .._xp import get_xp
-from ._launch import FastDual, cuda_entry
+from ._launch import FastDual
 from ._scalar import atan2_signed
 
 __all__ = ["gelu_dual", "gelu_reference", "gelu_scalar"]
@@ -75,22 +74,8 @@ def gelu_cpu(a, k, b, nngp, dot, prm):
                                                               b[ib, jb, r], prm, T)
 
 
-@functools.lru_cache(maxsize=None)
-def gelu_cuda():
-    """The Numba-CUDA kernel (one thread per entry), built on first use."""
-    cuda = cuda_module()
 
-    @cuda.jit
-    def kernel(a, k, b, nngp, dot, prm):
-        m = cuda.grid(1)
-        if m < k.size:
-            i, j, r, ia, ja, ra, ib, jb = cuda_entry(m, a, k, b)
-            nngp[i, j, r], dot[i, j, r] = gelu_scalar(a[ia, ja, ra], k[i, j, r], b[ib, jb, r],
-                                                      prm, k.dtype.type)
-    return kernel
-
-
-GELU = FastDual(gelu_reference, gelu_cpu, gelu_cuda)
+GELU = FastDual(gelu_reference, gelu_cpu, gelu_scalar)
 
 
 def gelu_dual(k11, k12, k22, want_dot, backend=None):

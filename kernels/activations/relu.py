@@ -8,15 +8,14 @@ and its n = 0 case for the derivative; Neural Tangents' ``ABRelu``):
 
 A zero variance gives r = k12 = 0, where theta is taken as pi/2 (as Neural Tangents does).
 """
-import functools
 import math
 
 import numpy as np
 from numba import prange
 
-from .._jit import cpu_jit, cpu_pjit, cuda_module
+from .._jit import cpu_jit, cpu_pjit
 from .._xp import get_xp
-from ._launch import FastDual, cuda_entry
+from ._launch import FastDual
 from ._scalar import atan2_nonneg
 
 __all__ = ["abrelu_dual", "abrelu_reference", "abrelu_scalar", "angle_reference"]
@@ -71,22 +70,8 @@ def abrelu_cpu(a, k, b, nngp, dot, prm):
                                                                 b[ib, jb, r], prm, T)
 
 
-@functools.lru_cache(maxsize=None)
-def abrelu_cuda():
-    """The Numba-CUDA kernel (one thread per entry), built on first use."""
-    cuda = cuda_module()
 
-    @cuda.jit
-    def kernel(a, k, b, nngp, dot, prm):
-        m = cuda.grid(1)
-        if m < k.size:
-            i, j, r, ia, ja, ra, ib, jb = cuda_entry(m, a, k, b)
-            nngp[i, j, r], dot[i, j, r] = abrelu_scalar(a[ia, ja, ra], k[i, j, r], b[ib, jb, r],
-                                                        prm, k.dtype.type)
-    return kernel
-
-
-ABRELU = FastDual(abrelu_reference, abrelu_cpu, abrelu_cuda)
+ABRELU = FastDual(abrelu_reference, abrelu_cpu, abrelu_scalar)
 
 
 def abrelu_dual(k11, k12, k22, want_dot, a, b, backend=None):

@@ -12,15 +12,14 @@ Both exponents are <= 0, so nothing overflows. One routine with ``prm = (a^2, b^
 serves the three layers; Rbf passes cos 2c = 0 exactly, giving exp(-gamma (k11 + k22 - 2 k12))
 and 2 gamma times it.
 """
-import functools
 import math
 
 import numpy as np
 from numba import prange
 
-from .._jit import cpu_jit, cpu_pjit, cuda_module
+from .._jit import cpu_jit, cpu_pjit
 from .._xp import get_xp
-from ._launch import FastDual, cuda_entry
+from ._launch import FastDual
 
 __all__ = ["sin_dual", "cos_dual", "rbf_dual", "trig_reference", "trig_scalar"]
 
@@ -69,22 +68,8 @@ def trig_cpu(a, k, b, nngp, dot, prm):
                                                               b[ib, jb, r], prm, T)
 
 
-@functools.lru_cache(maxsize=None)
-def trig_cuda():
-    """The Numba-CUDA kernel (one thread per entry), built on first use."""
-    cuda = cuda_module()
 
-    @cuda.jit
-    def kernel(a, k, b, nngp, dot, prm):
-        m = cuda.grid(1)
-        if m < k.size:
-            i, j, r, ia, ja, ra, ib, jb = cuda_entry(m, a, k, b)
-            nngp[i, j, r], dot[i, j, r] = trig_scalar(a[ia, ja, ra], k[i, j, r], b[ib, jb, r],
-                                                      prm, k.dtype.type)
-    return kernel
-
-
-TRIG = FastDual(trig_reference, trig_cpu, trig_cuda)
+TRIG = FastDual(trig_reference, trig_cpu, trig_scalar)
 
 
 def sin_dual(k11, k12, k22, want_dot, a, b, c, backend=None):
