@@ -12,7 +12,9 @@ cotangent ``e_o`` on output component ``o`` of every example, the sensitivity of
 exactly ``d f_o(x_i) / d y_leaf(x_i)``: one backward pass per output component gives every
 example's per-layer Jacobian factors.
 """
+from ..backend import get_xp
 from ..stax.combinators import Parallel, Serial
+from ..stax.dense import Dense
 from ..training._tree import tree_leaves
 
 __all__ = ["Node", "record", "backward"]
@@ -73,4 +75,15 @@ def backward(node, ct, keep):
         return [backward(c, g, keep) for c, g in zip(node.children, ct)]
     if keep and node.has_params:
         node.deltas.append(ct)
+    if type(node.layer) is Dense:  # only the input cotangent is needed: skip d_params
+        return _dense_input_cotangent(node.layer, node.params[0], node.x, ct)
     return node.layer.backward(node.params, node.cache, ct)[1]
+
+
+def _dense_input_cotangent(layer, W, x, ct):
+    """``d <ct, Dense(x)> / dx = w ct W^T`` (the ``d_x`` half of ``Dense.backward``)."""
+    xp = get_xp(ct, W)
+    w = layer._scales(x.shape[layer.channel_axis])[0]
+    cm = xp.moveaxis(ct, layer.channel_axis, -1)
+    return xp.moveaxis((cm @ W.T.astype(ct.dtype, copy=False)) * ct.dtype.type(w), -1,
+                       layer.channel_axis)
