@@ -196,3 +196,69 @@ def test_repeat_zero_gives_zero_gradient():
     for g in tree_leaves(d_params):
         np.testing.assert_array_equal(g, 0.0)
     np.testing.assert_array_equal(d_x, 1.0)
+
+
+# -- spatial layers ---------------------------------------------------------------------------
+SPATIAL = {
+    "conv_valid": (lambda: stax.Conv(3, (2, 3), W_std=1.3, b_std=0.2), (2, 5, 6, 2)),
+    "conv_same_strided": (lambda: stax.Conv(2, (3, 2), strides=(2, 1), padding="SAME",
+                                            b_std=0.1), (2, 5, 4, 3)),
+    "conv_circular": (lambda: stax.Conv(2, (3, 3), padding="CIRCULAR", b_std=0.3), (2, 4, 5, 2)),
+    "conv_standard": (lambda: stax.Conv(2, (2, 2), W_std=1.1, b_std=0.2,
+                                        parameterization="standard"), (2, 4, 4, 3)),
+    "conv_nchw": (lambda: stax.Conv(2, (2, 2), padding="SAME",
+                                    dimension_numbers=("NCHW", "OIHW", "NCHW")), (2, 3, 4, 4)),
+    "conv_1d": (lambda: stax.Conv(3, (3,), strides=(2,), padding="SAME", b_std=0.1), (2, 7, 2)),
+    "conv_transpose": (lambda: stax.ConvTranspose(2, (2, 3), strides=(2, 1), padding="SAME",
+                                                  b_std=0.2), (2, 3, 4, 2)),
+    "conv_local": (lambda: stax.ConvLocal(2, (2, 2), b_std=0.2), (2, 4, 4, 2)),
+    "avg_pool": (lambda: stax.AvgPool((2, 2), strides=(1, 2)), (2, 4, 5, 2)),
+    "avg_pool_same_edges": (lambda: stax.AvgPool((3, 2), padding="SAME", normalize_edges=True),
+                            (2, 4, 4, 2)),
+    "sum_pool": (lambda: stax.SumPool((2, 2), padding="SAME"), (2, 3, 5, 2)),
+    "global_avg_pool": (lambda: stax.GlobalAvgPool(), (2, 3, 4, 3)),
+    "global_sum_pool": (lambda: stax.GlobalSumPool(), (2, 3, 4, 3)),
+    "flatten": (lambda: stax.Flatten(), (2, 3, 2, 2)),
+    "layer_norm": (lambda: stax.LayerNorm(), (3, 5)),
+    "layer_norm_spatial": (lambda: stax.LayerNorm(axis=(1, 2, 3)), (2, 3, 2, 4)),
+    "dropout_test_mode": (lambda: stax.Dropout(0.7, mode="test"), (3, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPATIAL))
+def test_spatial_layer_backward(name):
+    make, shape = SPATIAL[name]
+    x = np.random.default_rng(9).standard_normal(shape)
+    fd_check(make(), x, rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_train_backward_with_fixed_mask():
+    x = np.random.default_rng(10).standard_normal((3, 6))
+    d_params, d_x = fd_check(stax.Dropout(0.6), x, rng=1234)
+    assert np.any(d_x == 0) and np.any(d_x != 0)
+
+
+SPATIAL_COMPOSED = {
+    "cnn_flatten": lambda: stax.serial(
+        stax.Conv(3, (2, 2), padding="SAME", b_std=0.1), stax.Relu(),
+        stax.Conv(2, (2, 2), strides=(2, 2)), stax.Erf(), stax.Flatten(), stax.Dense(2)),
+    "cnn_pool_gap": lambda: stax.serial(
+        stax.Conv(3, (2, 2), padding="CIRCULAR"), stax.Gelu(), stax.AvgPool((2, 2)),
+        stax.Conv(2, (2, 2), padding="SAME", b_std=0.2), stax.Relu(), stax.GlobalAvgPool(),
+        stax.Dense(2, b_std=0.1)),
+    "resnet_block_layernorm": lambda: stax.serial(
+        stax.Conv(3, (2, 2), padding="SAME"), stax.FanOut(2),
+        stax.parallel(stax.serial(stax.LayerNorm(axis=(1, 2, 3)), stax.Relu(),
+                                  stax.Conv(3, (3, 3), padding="SAME", b_std=0.1)),
+                      stax.Identity()),
+        stax.FanInSum(), stax.LayerNorm(), stax.GlobalSumPool(), stax.Dense(1)),
+    "concat_channels": lambda: stax.serial(
+        stax.FanOut(2), stax.parallel(stax.Conv(2, (1, 1)), stax.Conv(3, (3, 3), padding="SAME")),
+        stax.FanInConcat(), stax.Relu(), stax.Flatten(), stax.Dense(1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPATIAL_COMPOSED))
+def test_spatial_composed_backward(name):
+    x = np.random.default_rng(11).standard_normal((2, 4, 4, 2))
+    fd_check(SPATIAL_COMPOSED[name](), x, rtol=1e-5, atol=1e-6, max_entries=40)
