@@ -219,3 +219,16 @@ def test_fused_op_descriptors():
     for layer in (stax.Conv(1, (2, 2)), stax.AvgPool((2, 2)), stax.GlobalAvgPool(),
                   stax.Flatten()):
         hash(layer.fused_op())
+
+
+def test_float32_follows_float64():
+    net = stax.serial(stax.Conv(3, (3, 3), padding="CIRCULAR", W_std=1.4, b_std=0.1),
+                      stax.LayerNorm(), stax.Relu(), stax.AvgPool((2, 2), (2, 2), "SAME", True),
+                      stax.Conv(3, (2, 2), (1, 2)), stax.Relu(), stax.Dropout(0.8),
+                      stax.ConvTranspose(2, (2, 2), (2, 1), "SAME"), stax.GlobalAvgPool())
+    x = np.random.default_rng(7).standard_normal((3, 6, 6, 2))
+    k64 = net.kernel_fn(x, None, ("nngp", "ntk"))
+    k32 = net.kernel_fn(x.astype(np.float32), None, ("nngp", "ntk"))
+    for a, b in zip(k32, k64):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
