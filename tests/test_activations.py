@@ -11,7 +11,6 @@ from typing import Callable
 import numpy as np
 import pytest
 from scipy.special import erf
-from scipy.stats import norm
 
 from infwide import stax
 from infwide.stax.elementwise import Elementwise
@@ -41,16 +40,16 @@ def _hermite(n):
 
 def _rect(n):
     return Act(f"rectified{n}", lambda: stax.RectifiedMonomial(n),
-               lambda x: np.where(x >= 0, x ** n, 0.0),
-               (lambda x: np.where(x > 0, n * x ** max(n - 1, 0), 0.0)) if n else np.zeros_like)
+               lambda x: (x >= 0) * np.maximum(x, 0) ** n,
+               (lambda x: (x > 0) * n * np.maximum(x, 0) ** max(n - 1, 0)) if n else np.zeros_like)
 
 
 def _gelu(x):
-    return x * norm.cdf(x)
+    return x * (0.5 + 0.5 * erf(x / math.sqrt(2)))
 
 
 def _dgelu(x):
-    return norm.cdf(x) + x * norm.pdf(x)
+    return 0.5 + 0.5 * erf(x / math.sqrt(2)) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
 
 
 _SIG = 1 / 2.4020563531719796
