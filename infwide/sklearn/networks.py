@@ -1,14 +1,12 @@
 """Ready networks by name, for the estimators and ``infwide classify``.
 
-``fc`` is built here from ``stax`` (the input is flattened first). The convolutional
-architectures (``cnn``, ``myrtle5``, ``myrtle7``, ``myrtle10``, ``wrn``) come from
-``infwide.models``; they need inputs with spatial axes (images ``(N, H, W, C)`` or sequences
-``(N, L, C)``).
+All come from ``infwide.models`` with fixed hyper-parameters: ``fc`` (inputs flattened
+first), ``cnn`` (images ``(N, H, W, C)`` or sequences ``(N, L, C)``), and ``myrtle5``,
+``myrtle7``, ``myrtle10``, ``wrn`` (2-d images).
 """
-import importlib
 import math
 
-from ..stax import Dense, Layer, Relu, serial
+from ..stax import Layer
 
 __all__ = ["NETWORKS", "SPATIAL_NETWORKS", "build_network", "is_spatial_network"]
 
@@ -16,32 +14,30 @@ SPATIAL_NETWORKS = ("cnn", "myrtle5", "myrtle7", "myrtle10", "wrn")
 NETWORKS = ("fc",) + SPATIAL_NETWORKS
 
 
-def fc(depth=2, W_std=math.sqrt(2.0), b_std=0.05):
-    """A fully-connected ReLU network: ``depth`` hidden layers, then a linear readout.
-
-    The width (512) only matters for the finite network; the kernels are its infinite limit.
-    """
-    if int(depth) != depth or depth < 0:
-        raise ValueError(f"fc: `depth` must be an integer >= 0, got {depth!r}.")
-    layers = []
-    for _ in range(int(depth)):
-        layers += [Dense(512, W_std=W_std, b_std=b_std), Relu()]
-    return serial(*layers, Dense(1, W_std=W_std, b_std=b_std))
+def fc():
+    """Two hidden ReLU layers and a linear readout (``infwide.models.FC(2)``, W_std = sqrt(2),
+    b_std = 0.05)."""
+    from ..models import FC
+    return FC(2, W_std=math.sqrt(2.0), b_std=0.05)
 
 
-def _model(name, n_spatial):
-    """The convolutional architecture ``name`` from ``infwide.models`` for inputs with
-    ``n_spatial`` spatial axes."""
-    try:
-        models = importlib.import_module("..models", __package__)
-    except ImportError as e:
-        raise ValueError(f"network {name!r} comes from infwide.models, which could not be "
-                         f"imported ({e}).") from None
-    if name == "cnn":
-        return models.CNN(n_spatial=n_spatial) if n_spatial != 2 else models.CNN()
+def cnn(n_spatial):
+    """Three 'SAME' convolutions (filter 3 along each spatial axis) with ReLU, read out by
+    Flatten (only spatial diagonals are computed): ``infwide.models.CNN(3)``."""
+    from ..models import CNN
+    return CNN(3, readout="flatten", filter_shape=(3,) * n_spatial, W_std=math.sqrt(2.0),
+               b_std=0.05)
+
+
+def _image_model(name, n_spatial):
+    """Myrtle-5/7/10 (Shankar et al. 2020) or WRN-16-1: 2-d images only."""
+    from ..models import Myrtle, WideResNet
+    if n_spatial != 2:
+        raise ValueError(f"network {name!r} needs 2-d images (N, H, W, C); the inputs have "
+                         f"{n_spatial} spatial axes. Use 'cnn' or 'fc'.")
     if name.startswith("myrtle"):
-        return models.Myrtle(depth=int(name[len("myrtle"):]))
-    return models.WideResNet()
+        return Myrtle(depth=int(name[len("myrtle"):]), out_dim=1)
+    return WideResNet(16, k=1, out_dim=1)
 
 
 def is_spatial_network(network):
@@ -64,4 +60,6 @@ def build_network(network, n_spatial=2):
     name = network.lower()
     if name == "fc":
         return fc()
-    return _model(name, n_spatial)
+    if name == "cnn":
+        return cnn(n_spatial)
+    return _image_model(name, n_spatial)
