@@ -51,7 +51,8 @@ def on_gpu(*arrays):
 
 def cpu_fast_path_ok(*arrays):
     """True when every non-None argument is a host (NumPy) array: Numba CPU kernels allowed."""
-    return all(a is None or isinstance(a, (np.ndarray, np.generic)) for a in arrays)
+    return all(a is None or (isinstance(a, (np.ndarray, np.generic)) and not is_gpu_array(a))
+               for a in arrays)
 
 
 def require(module):
