@@ -23,8 +23,8 @@ import math
 import numpy as np
 
 __all__ = ["PADDINGS", "out_size_and_pads", "window_mean", "transpose_pads", "conv_full",
-           "conv_diag", "conv_transpose_full", "conv_transpose_diag", "local_full", "embed_diagonal",
-           "fold_axis", "unfold_axis", "circular_transpose_offset"]
+           "conv_diag", "conv_transpose_full", "conv_transpose_diag", "local_full",
+           "embed_diagonal", "fold_axis", "unfold_axis", "circular_transpose_offset"]
 
 PADDINGS = ("VALID", "SAME", "CIRCULAR")
 

@@ -47,7 +47,8 @@ def test_bad_shapes_and_arguments():
                                          r"dimensions laid out as 'NABC', got shape \(2, 4, 3\)"):
         stax.Conv(2, (3, 3)).init_fn(0, (2, 4, 3))
     _, p = stax.Conv(2, (2, 2)).init_fn(0, X.shape)
-    with pytest.raises(ValueError, match=r"expected inputs with 3 channels .* got shape \(2, 4, 4, 5\)"):
+    with pytest.raises(ValueError,
+                       match=r"expected inputs with 3 channels .* got shape \(2, 4, 4, 5\)"):
         stax.Conv(2, (2, 2)).apply_fn(p, np.ones((2, 4, 4, 5)))
     with pytest.raises(ValueError, match="`strides` must be a sequence of 2 integers >= 1"):
         stax.Conv(2, (3, 3), strides=(0, 1))
@@ -88,7 +89,8 @@ def test_layernorm_and_dropout_arguments():
         stax.serial(stax.Conv(2, (2, 2)), stax.Relu(), stax.LayerNorm()).kernel_fn(X)
     with pytest.raises(ValueError, match=r"`axis` \(7,\) out of range"):
         stax.LayerNorm(axis=7).apply_fn((), X)
-    with pytest.raises(ValueError, match=r"probability to keep a unit and must be in \(0, 1\], got 0"):
+    with pytest.raises(ValueError,
+                       match=r"probability to keep a unit and must be in \(0, 1\], got 0"):
         stax.Dropout(0.0)
     with pytest.raises(ValueError, match="`mode` must be 'train' or 'test', got 'eval'"):
         stax.Dropout(0.5, "eval")

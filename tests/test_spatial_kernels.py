@@ -82,7 +82,8 @@ def test_pool_recursions_equal_the_finite_operator(w, t, pad, normalize_edges):
     K = _psd(rng, SIZES)
     for layer, fn in ((stax.AvgPool(w, t, pad, normalize_edges),
                        lambda m: kpool.avg_pool_full(np, m, w, t, pad, normalize_edges, 1)),
-                      (stax.SumPool(w, t, pad), lambda m: kpool.sum_pool_full(np, m, w, t, pad, 1))):
+                      (stax.SumPool(w, t, pad),
+                       lambda m: kpool.sum_pool_full(np, m, w, t, pad, 1))):
         P, out_sizes = _matrix(layer, (), SIZES)
         got = fn(_to_zipped(K, SIZES)[None])[0]
         np.testing.assert_allclose(got, _to_zipped(P @ K @ P.T, tuple(out_sizes)), rtol=1e-12)
@@ -192,7 +193,8 @@ def test_requirements_choose_the_cheapest_form():
     assert not local_gap.input_needs_full(False)          # unshared weights: diagonal suffices
     assert not flat.input_needs_full(False) and gap.input_needs_full(False)
     assert stax.LayerNorm().input_needs_full(True) and not stax.LayerNorm().input_needs_full(False)
-    assert stax.Dropout(0.5).input_needs_full(True) and stax.ConvTranspose(1, (2,)).input_needs_full(True)
+    assert stax.Dropout(0.5).input_needs_full(True)
+    assert stax.ConvTranspose(1, (2,)).input_needs_full(True)
 
 
 def test_mismatched_forms_give_a_clear_error():
@@ -201,7 +203,8 @@ def test_mismatched_forms_give_a_clear_error():
     gap_net = stax.serial(stax.Conv(2, (3, 3)), stax.Relu(), stax.GlobalAvgPool())
     with pytest.raises(ValueError, match="GlobalAvgPool: needs the full spatial covariance"):
         gap_net.kernel_fn(k_diag)
-    with pytest.raises(ValueError, match=r"AvgPool\(\(2, 2\)\): needs the full .* shape \(2, 2, 5, 5\)"):
+    with pytest.raises(ValueError,
+                       match=r"AvgPool\(\(2, 2\)\): needs the full .* shape \(2, 2, 5, 5\)"):
         stax.AvgPool((2, 2)).kernel(k_diag)
 
 

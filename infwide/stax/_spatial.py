@@ -70,8 +70,9 @@ class ConvSpec:
         osp = tuple(c for c in out if c not in "NC")
         if len(self.spatial) != n or sorted(rsp) != sorted(self.spatial) or \
                 sorted(osp) != sorted(self.spatial):
-            raise ValueError(f"{layer}: `dimension_numbers` {tuple(dimension_numbers)} must name the "
-                             f"same {n} spatial axes (one per filter dimension) in lhs, rhs and out.")
+            raise ValueError(f"{layer}: `dimension_numbers` {tuple(dimension_numbers)} must name "
+                             f"the same {n} spatial axes (one per filter dimension) in lhs, rhs "
+                             "and out.")
         self.lhs, self.rhs, self.out = lhs, rhs, out
         self.rhs_spatial = rsp
         self.filter_perm = tuple(rsp.index(c) for c in self.spatial)

@@ -40,7 +40,8 @@ class _ConvBase(Layer):
     def __init__(self, out_chan, filter_shape, strides=None, padding="VALID", W_std=1.0,
                  b_std=None, dimension_numbers=None, parameterization="ntk", s=(1, 1)):
         if int(out_chan) != out_chan or out_chan < 1:
-            raise ValueError(f"{self.kind}: `out_chan` must be a positive integer, got {out_chan!r}.")
+            raise ValueError(f"{self.kind}: `out_chan` must be a positive integer, "
+                             f"got {out_chan!r}.")
         self.name = f"{self.kind}({int(out_chan)}, {tuple(filter_shape)})"
         n = len(tuple(filter_shape))
         if n < 1:
@@ -52,11 +53,13 @@ class _ConvBase(Layer):
         if self.parameterization not in ("ntk", "standard"):
             raise ValueError(f"{self.name}: `parameterization` must be 'ntk' or 'standard', "
                              f"got {parameterization!r}.")
-        if W_std is None or not np.isfinite(W_std) or (b_std is not None and not np.isfinite(b_std)):
+        if W_std is None or not np.isfinite(W_std) or \
+                (b_std is not None and not np.isfinite(b_std)):
             raise ValueError(f"{self.name}: `W_std` and `b_std` must be finite numbers (b_std may "
                              f"be None); got W_std={W_std!r}, b_std={b_std!r}.")
         if len(tuple(s)) != 2 or min(s) <= 0:
-            raise ValueError(f"{self.name}: `s` must be a pair of positive width scalings, got {s!r}.")
+            raise ValueError(f"{self.name}: `s` must be a pair of positive width scalings, "
+                             f"got {s!r}.")
         self.out_chan, self.W_std = int(out_chan), float(W_std)
         self.b_std = None if b_std is None else float(b_std)
         self.s = tuple(s)
@@ -85,8 +88,8 @@ class _ConvBase(Layer):
     def _canonical_shape(self, input_shape):
         n = len(self.filter_shape)
         if len(input_shape) != n + 2:
-            raise ValueError(f"{self.name}: expected inputs with {n} spatial dimensions laid out as "
-                             f"{self.spec.lhs!r}, got shape {tuple(input_shape)}.")
+            raise ValueError(f"{self.name}: expected inputs with {n} spatial dimensions laid out "
+                             f"as {self.spec.lhs!r}, got shape {tuple(input_shape)}.")
         return tuple(input_shape[i] for i in self.spec.canonical_input_perm())
 
     def output_shape(self, input_shape):

@@ -185,8 +185,8 @@ class _GlobalPool(Layer):
 
     def output_shape(self, input_shape):
         if len(input_shape) < 3:
-            raise ValueError(f"{self.name}: expected inputs with spatial axes besides the batch and "
-                             f"channel axes, got shape {tuple(input_shape)}.")
+            raise ValueError(f"{self.name}: expected inputs with spatial axes besides the batch "
+                             f"and channel axes, got shape {tuple(input_shape)}.")
         sp = self._spatial(len(input_shape))
         return tuple(s for i, s in enumerate(input_shape) if i not in sp)
 
