@@ -16,10 +16,10 @@ d.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0))
 from infwide.kernels.cuda import block, pool
 for name in ("float64", "float32"):
     ft = getattr(T, name)
-    a5, a4, a2 = ft[:, :, :, :, :], ft[:, :, :, :], ft[:, :]
+    a6, a5, a4, a2 = ft[:, :, :, :, :, :], ft[:, :, :, :, :], ft[:, :, :, :], ft[:, :]
     sigs = [(block._block_kernel(name).py_func,
-             (a5, a5, a5, a5, a4, a4, T.int64[:], T.int64[:], a2, a2, T.int64, T.boolean,
-              T.boolean)),
+             (a6, a6, a6, a6, a4, a4) + (T.int64[:],) * 4 + (a2, a2, T.int64)
+             + (T.boolean,) * 3),
             (pool._pool_kernel.py_func, (a5, a5) + (T.int64,) * 4 + (ft,))]
     for fn, sig in sigs:
         ptx, _ = cuda.compile_ptx(fn, sig, cc=(9, 0))

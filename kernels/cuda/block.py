@@ -117,18 +117,25 @@ def _layers(sh, plane, nr, nc, h0, w0, dh, dw, i, j, var1, var2, coefs, acts, pa
 
 @functools.lru_cache(maxsize=None)
 def _block_kernel(dtype_name):
-    """The fused kernel, compiled for one dtype (the shared array's type is static)."""
+    """The fused kernel, compiled for one dtype (the shared array's type is static).
+
+    Block ``(p, k)``: pair ``p`` reads ``src[si[p], sj[p]]`` (6-d pair tensors, any strides)
+    and the variances ``var1[:, vi[p]]``, ``var2[:, vj[p]]``, works on offset plane ``k`` and
+    writes ``dst[si[p], sj[p]]``; with ``self_pairs`` also the mirror plane, with
+    ``mirror_pair`` also ``dst[sj[p], si[p]]`` (the spatial transpose, for x2 = x1).
+    """
     dt = {"float32": numba.float32, "float64": numba.float64}[dtype_name]
 
     @cuda.jit
-    def kernel(src_k, src_t, dst_k, dst_t, var1, var2, idx1, idx2, coefs, acts, pad,
-               want_ntk, self_pairs):
+    def kernel(src_k, src_t, dst_k, dst_t, var1, var2, si, sj, vi, vj, coefs, acts, pad,
+               want_ntk, self_pairs, mirror_pair):
         sh = cuda.shared.array(0, dtype=dt)
-        b, k = cuda.blockIdx.x, cuda.blockIdx.y
-        H, W, Ho, Wo = src_k.shape[1], src_k.shape[3], dst_k.shape[1], dst_k.shape[3]
+        p, k = cuda.blockIdx.x, cuda.blockIdx.y
+        H, W, Ho, Wo = src_k.shape[2], src_k.shape[4], dst_k.shape[2], dst_k.shape[4]
         dh, dw, mirror = _offset(k, pad, Ho, Wo, H, W)
         if self_pairs and mirror < k:
             return
+        a, b = si[p], sj[p]
         plane = H * W
         h0, w0 = (0, 0) if pad == 2 else (max(0, -dh), max(0, -dw))
         nr, nc = (H, W) if pad == 2 else (H - abs(dh), W - abs(dw))
@@ -136,56 +143,60 @@ def _block_kernel(dtype_name):
         for e in range(tid, nr * nc, nt):
             h, hp = _pos(h0, e // nc, dh, H, pad)
             w, wp = _pos(w0, e % nc, dw, W, pad)
-            sh[e] = src_k[b, h, hp, w, wp]
+            sh[e] = src_k[a, b, h, hp, w, wp]
             if want_ntk:
-                sh[plane + e] = src_t[b, h, hp, w, wp]
+                sh[plane + e] = src_t[a, b, h, hp, w, wp]
         cuda.syncthreads()
-        cur = _layers(sh, plane, nr, nc, h0, w0, dh, dw, idx1[b], idx2[b], var1, var2,
+        cur = _layers(sh, plane, nr, nc, h0, w0, dh, dw, vi[p], vj[p], var1, var2,
                       coefs, acts, pad, want_ntk, self_pairs and dh == 0 and dw == 0)
         if pad == 1:
             nr, nc = nr - 2 * coefs.shape[0], nc - 2 * coefs.shape[0]
         for e in range(tid, nr * nc, nt):
             h, hp = _pos(h0, e // nc, dh, Ho, pad)
             w, wp = _pos(w0, e % nc, dw, Wo, pad)
-            dst_k[b, h, hp, w, wp] = sh[cur + e]
-            if self_pairs:
-                dst_k[b, hp, h, wp, w] = sh[cur + e]
+            _store(dst_k, a, b, h, hp, w, wp, sh[cur + e], self_pairs, mirror_pair)
             if want_ntk:
-                dst_t[b, h, hp, w, wp] = sh[cur + plane + e]
-                if self_pairs:
-                    dst_t[b, hp, h, wp, w] = sh[cur + plane + e]
+                _store(dst_t, a, b, h, hp, w, wp, sh[cur + plane + e], self_pairs, mirror_pair)
 
     return kernel
 
 
-def _launch(xp, src_k, src_t, var1, var2, idx1, idx2, tables, pad, self_pairs, threads):
-    """One launch over pairs ``src_*[b]`` (shape ``(B, H, H, W, W)``); returns ``(dst_k, dst_t)``."""
+@cuda.jit(device=True)
+def _store(dst, a, b, h, hp, w, wp, val, self_pairs, mirror_pair):
+    dst[a, b, h, hp, w, wp] = val
+    if self_pairs:
+        dst[a, b, hp, h, wp, w] = val
+    if mirror_pair:
+        dst[b, a, hp, h, wp, w] = val
+
+
+def _launch(xp, src, dst, var, index, tables, pad, flags, threads):
+    """One launch over the pairs of ``index = (si, sj, vi, vj)``; ``src``/``dst`` are
+    ``(nngp, ntk or None)`` 6-d pair tensors; ``flags = (self_pairs, mirror_pair)``."""
     coefs, acts = tables
-    B, H, _, W, _ = src_k.shape
-    L = coefs.shape[0]
-    Ho, Wo = (H - 2 * L, W - 2 * L) if pad == 1 else (H, W)
-    dst_k = xp.empty((B, Ho, Ho, Wo, Wo), dtype=src_k.dtype)
-    want_ntk = src_t is not None
+    n_pairs = int(index[0].shape[0])
+    if n_pairs == 0:
+        return
+    H, W, Ho, Wo = src[0].shape[2], src[0].shape[4], dst[0].shape[2], dst[0].shape[4]
+    want_ntk = src[1] is not None
     # unused arguments get a dummy, never an alias (aliased host arrays break the simulator)
-    dummy = xp.zeros((1, 1, 1, 1, 1), dtype=src_k.dtype)
-    dst_t = xp.empty_like(dst_k) if want_ntk else dummy
-    if B == 0:
-        return dst_k, (dst_t if want_ntk else None)
+    dummy = xp.zeros((1,) * 6, dtype=src[0].dtype)
     n_off = H * W if pad == 2 else (2 * Ho - 1) * (2 * Wo - 1)
-    shared = 4 * H * W * src_k.dtype.itemsize
-    kernel = _block_kernel(src_k.dtype.name)
-    kernel[(B, n_off), threads, 0, shared](
-        src_k, src_t if want_ntk else dummy, dst_k, dst_t, var1, var2, idx1, idx2, coefs, acts,
-        pad, want_ntk, self_pairs)
-    return dst_k, (dst_t if want_ntk else None)
+    shared = 4 * H * W * src[0].dtype.itemsize
+    kernel = _block_kernel(src[0].dtype.name)
+    kernel[(n_pairs, n_off), threads, 0, shared](
+        src[0], src[1] if want_ntk else dummy, dst[0], dst[1] if want_ntk else dummy,
+        var[0], var[1], *index, coefs, acts, pad, want_ntk, *flags)
 
 
 def _validate(nngp, coefs, acts, padding):
     if padding not in PADDINGS:
-        raise ValueError(f"conv_block: `padding` must be one of {tuple(PADDINGS)}, got {padding!r}.")
+        raise ValueError(f"conv_block: `padding` must be one of {tuple(PADDINGS)}, "
+                         f"got {padding!r}.")
     if nngp.ndim != 6 or nngp.dtype.name not in ("float32", "float64"):
-        raise ValueError("conv_block: expected a float32/float64 full covariance (N1, N2, H, H, W, W), "
-                         f"got shape {tuple(nngp.shape)} and dtype {nngp.dtype}.")
+        raise ValueError("conv_block: expected a float32/float64 full covariance "
+                         f"(N1, N2, H, H, W, W), got shape {tuple(nngp.shape)} and dtype "
+                         f"{nngp.dtype}.")
     if len(coefs) != len(acts) or len(coefs) == 0:
         raise ValueError(f"conv_block: need one activation per conv layer, got {len(coefs)} conv "
                          f"rows and {len(acts)} activation rows.")
@@ -199,7 +210,8 @@ def conv_block(nngp, ntk, cov1, cov2, coefs, acts, padding, threads=None):
 
     ``coefs``: rows ``(W2, b2, c_ntk, c_nngp, c0)`` (``reference.layer_coefficients``);
     ``acts``: rows ``(kind, a, b, c)``; ``cov2=None`` means x2 is x1. Planes too large for
-    shared memory (``4 H W`` values over 48 KB) run the array reference instead.
+    shared memory (``4 H W`` values over 48 KB) run the array reference instead. The inputs
+    are read in place (no copies) and never written.
     """
     threads = threads or (4 if cuda_simulated() else 128)   # simulator: a Python thread each
     _validate(nngp, coefs, acts, padding)
@@ -207,47 +219,35 @@ def conv_block(nngp, ntk, cov1, cov2, coefs, acts, padding, threads=None):
     N1, N2, H, _, W, _ = nngp.shape
     if 4 * H * W * nngp.dtype.itemsize > SHARED_BYTES:
         return conv_block_ref(xp, nngp, ntk, cov1, cov2, coefs, acts, padding)
-    dt, pad = nngp.dtype, PADDINGS[padding]
+    L, dt, pad = len(coefs), nngp.dtype, PADDINGS[padding]
+    Ho, Wo = (H - 2 * L, W - 2 * L) if padding == "VALID" else (H, W)
     tables = (xp.asarray(coef_table(coefs, dt)), xp.asarray(act_table(acts, dt)))
     var1 = block_variances(xp, cov1, coefs, acts, padding)
     var2 = var1 if cov2 is None else block_variances(xp, cov2, coefs, acts, padding)
+    new = lambda a, b, like: None if like is None else xp.empty((a, b, Ho, Ho, Wo, Wo), dt)
+    out = (new(N1, N2, nngp), new(N1, N2, ntk))
     if cov2 is None:
-        return _square(xp, nngp, ntk, cov1, var1, tables, pad, threads)
-    ar1 = xp.arange(N1, dtype=np.int64)
-    c1, _ = _launch(xp, xp.ascontiguousarray(cov1), None, var1, var1, ar1, ar1, tables, pad, True,
-                    threads)
-    ar2 = xp.arange(N2, dtype=np.int64)
-    c2, _ = _launch(xp, xp.ascontiguousarray(cov2), None, var2, var2, ar2, ar2, tables, pad, True,
-                    threads)
-    flat = lambda m: None if m is None else xp.ascontiguousarray(m).reshape((N1 * N2,) + m.shape[2:])
+        return _square(xp, (nngp, ntk), out, var1, tables, pad, threads)
+    covs = []
+    for cov, var in ((cov1, var1), (cov2, var2)):
+        ar = xp.arange(cov.shape[0], dtype=np.int64)
+        c_out = new(cov.shape[0], 1, cov)
+        _launch(xp, (cov[:, None], None), (c_out, None), (var, var),
+                (ar, xp.zeros_like(ar), ar, ar), tables, pad, (True, False), threads)
+        covs.append(c_out[:, 0])
     pairs = xp.arange(N1 * N2, dtype=np.int64)
-    k, t = _launch(xp, flat(nngp), flat(ntk), var1, var2, pairs // N2, pairs % N2, tables, pad,
-                   False, threads)
-    unflat = lambda m: None if m is None else m.reshape((N1, N2) + m.shape[1:])
-    return unflat(k), unflat(t), c1, c2
+    i, j = pairs // N2, pairs % N2
+    _launch(xp, (nngp, ntk), out, (var1, var2), (i, j, i, j), tables, pad, (False, False),
+            threads)
+    return out[0], out[1], covs[0], covs[1]
 
 
-def _square(xp, nngp, ntk, cov1, var1, tables, pad, threads):
-    """x2 = x1: self pairs once (they give cov1 and the batch diagonal), then pairs i < j."""
-    N = nngp.shape[0]
+def _square(xp, src, out, var1, tables, pad, threads):
+    """x2 = x1: self pairs ``(i, i)`` once (mirror planes shared; they also give cov1), then
+    pairs ``i < j``, each written at ``[i, j]`` and, transposed, at ``[j, i]``."""
+    N = src[0].shape[0]
     ar = xp.arange(N, dtype=np.int64)
-    diag_t = None if ntk is None else xp.ascontiguousarray(ntk[ar, ar])
-    cov1_out, diag_t = _launch(xp, xp.ascontiguousarray(cov1), diag_t, var1, var1, ar, ar,
-                               tables, pad, True, threads)
-    iu, ju = np.triu_indices(N, 1)
-    iu, ju = xp.asarray(iu), xp.asarray(ju)
-    k, t = _launch(xp, xp.ascontiguousarray(nngp[iu, ju]),
-                   None if ntk is None else xp.ascontiguousarray(ntk[iu, ju]),
-                   var1, var1, iu, ju, tables, pad, False, threads)
-    shape = (N, N) + cov1_out.shape[1:]
-    out_k = xp.empty(shape, dtype=nngp.dtype)
-    out_k[ar, ar] = cov1_out
-    out_k[iu, ju] = k
-    out_k[ju, iu] = k.transpose(0, 2, 1, 4, 3)
-    out_t = None
-    if ntk is not None:
-        out_t = xp.empty(shape, dtype=nngp.dtype)
-        out_t[ar, ar] = diag_t
-        out_t[iu, ju] = t
-        out_t[ju, iu] = t.transpose(0, 2, 1, 4, 3)
-    return out_k, out_t, cov1_out, None
+    _launch(xp, src, out, (var1, var1), (ar, ar, ar, ar), tables, pad, (True, False), threads)
+    iu, ju = (xp.asarray(a) for a in np.triu_indices(N, 1))
+    _launch(xp, src, out, (var1, var1), (iu, ju, iu, ju), tables, pad, (False, True), threads)
+    return out[0], out[1], out[0][ar, ar], None
