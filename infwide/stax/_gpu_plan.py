@@ -101,7 +101,8 @@ def serial_kernel_gpu(layer, k, out_full, **kwargs):
     reqs = _requirements(layers, out_full)
     for step in plan(layers):
         i = step[1]
-        full_2d = not k.diagonal_spatial and k.n_spatial == 2 and layers[i].input_needs_full(reqs[i])
+        full_2d = (not k.diagonal_spatial and k.n_spatial == 2
+                   and layers[i].input_needs_full(reqs[i]))
         if step[0] == "block" and full_2d:
             k = _run_block(k, layers[i:step[2]], step[3])
             continue

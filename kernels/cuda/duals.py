@@ -10,7 +10,8 @@ float64:
     ABReLU(a, b): q0 = (a^2 + b^2) / 2, q1 = (a - b)^2 / (2 pi)
         nngp = q1 r + (q0 - q1 theta) k12,  dot = q0 - q1 theta
     Erf(a, b, c): q0 = 2 a^2 / pi, q1 = 2 b^2, q2 = c^2, q3 = 4 a^2 b^2 / pi
-        nngp = q0 atan2(q1 k12, R) + q2,  dot = q3 / R,  R = sqrt((1 + q1 k11)(1 + q1 k22) - (q1 k12)^2)
+        nngp = q0 atan2(q1 k12, R) + q2,  dot = q3 / R,
+        R = sqrt((1 + q1 k11)(1 + q1 k22) - (q1 k12)^2)
 """
 import math
 

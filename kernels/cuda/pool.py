@@ -2,7 +2,8 @@
 
 Formula: ``reference.avg_pool_full``,
 
-    P(K)[b, p, p', q, q'] = 1/(wh ww)^2 sum_{a, a', c, c'} K[b, s p + a, s p' + a', t q + c, t q' + c']
+    P(K)[b, p, p', q, q'] = 1/(wh ww)^2 sum_{a, a', c, c'}
+                            K[b, s p + a, s p' + a', t q + c, t q' + c']
 
 one thread per output entry (a grid-stride loop over the flattened output).
 """
