@@ -155,7 +155,7 @@ def test_cnn(readout):
 
 def test_float32_and_auto_tile_size(data):
     x1, x2 = data
-    for xb in (None, x2):
+    for xb in (None, x2.astype(np.float32)):
         out = batch(NET, memory_budget="1MB")(x1.astype(np.float32), xb)
         ref = NET.kernel_fn(x1.astype(np.float32), xb)
         assert out.ntk.dtype == np.float32
@@ -163,6 +163,17 @@ def test_float32_and_auto_tile_size(data):
     # a budget this small forces many tiles; the result is still the unbatched one
     small = batch(NET, memory_budget=3000, executor=1)
     assert_same(small(x1, None), NET.kernel_fn(x1, None), None)
+
+
+def test_mixed_dtypes_and_integer_inputs(data):
+    """float32 x1 with float64 x2 computes in float64, as the unbatched kernel does."""
+    x1, x2 = data
+    a = x1.astype(np.float32)
+    ref = NET.kernel_fn(a, x2)
+    assert ref.nngp.dtype == np.float64
+    assert_same(batch(NET, batch_size=4)(a, x2), ref, None)
+    xi = np.arange(30).reshape(10, 3) % 7
+    assert_same(batch(NET, batch_size=3)(xi), NET.kernel_fn(xi), None)
 
 
 def test_plan_covers_every_pair_once():
@@ -212,8 +223,11 @@ def test_repr_and_wrapped(data):
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, host="127.0.0.1")
+    # workers in this process but talking TCP on loopback: tasks, scattered inputs and
+    # results are serialised as for a remote cluster, without starting new interpreters
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                       protocol="tcp://", host="127.0.0.1",
+                                       dashboard_address=None)
     client = distributed.Client(cluster)
     yield client
     client.close()
@@ -221,7 +235,7 @@ def dask_client():
 
 
 def test_dask_equals_local(dask_client, data, images, tmp_path):
-    """Two worker processes on loopback give the local executor's kernel (Layers are pickled
+    """Two dask workers on loopback give the local executor's kernel (Layers are serialised
     to the workers; the inputs are scattered once)."""
     x1, x2 = data
     for xb in (None, x2):

@@ -106,7 +106,7 @@ class BatchedKernelFn:
     def _prepare(self, x1, x2, get, kwargs):
         names, as_tuple = _normalize_get(get)
         x1, x2 = _check_inputs(x1, x2)
-        probe = _Probe(self.wrapped_kernel_fn, x1, names, as_tuple, kwargs)
+        probe = _Probe(self.wrapped_kernel_fn, x1, x2, names, as_tuple, kwargs)
         symmetric = x2 is None
         n2 = len(x1) if symmetric else len(x2)
         fields = [f for f in fields_of(names) if probe.has(f) and not (symmetric and f == "cov2")]
@@ -236,10 +236,11 @@ class _Job:
 
 # -- probing the kernel function ---------------------------------------------------------------
 class _Probe:
-    """What the kernel function returns for one input: layout, dtype, output types."""
+    """What the kernel function returns for one point (one pair when ``x2`` is given):
+    layout, dtype (which may depend on both inputs), output types."""
 
-    def __init__(self, kernel_fn, x1, names, as_tuple, kwargs):
-        k = kernel_fn(x1[:1], None, None, **kwargs)
+    def __init__(self, kernel_fn, x1, x2, names, as_tuple, kwargs):
+        k = kernel_fn(x1[:1], None if x2 is None else x2[:1], None, **kwargs)
         if not all(hasattr(k, a) for a in ("nngp", "cov1", "shape1")):
             raise TypeError("batch: `kernel_fn(x, None, get=None)` must return a Kernel (with "
                             f"nngp, ntk, cov1, cov2, shape1); got {type(k).__name__}.")
