@@ -50,7 +50,8 @@ def test_dual_matches_monte_carlo(aid, normals):
 def _empirical(net_layers, x1, x2, n_draws, seed):
     """Empirical NNGP and NTK of Dense(n, W1, b1) -> phi -> Dense(m, W2, b2) (NTK
     parameterisation), averaged over output channels and draws; gradients by hand:
-    Theta = W2^2/n sum_k h_k h'_k + b2^2 + W2^2/n sum_k w_kc^2 phi'(z_k) phi'(z'_k) (W1^2 x.x'/d + b1^2).
+    Theta = W2^2/n sum_k h_k h'_k + b2^2
+            + W2^2/n sum_k w_kc^2 phi'(z_k) phi'(z'_k) (W1^2 x.x'/d + b1^2).
     """
     (n, W1, b1), act, (m, W2, b2) = net_layers
     rng = np.random.default_rng(seed)

@@ -47,7 +47,7 @@ def hermite_coefficients(degree):
     return np.polynomial.hermite_e.herme2poly(basis) / math.sqrt(math.factorial(degree))
 
 
-def _horner(xp, C_row, q):
+def _horner(C_row, q):
     acc = None
     for c in C_row[::-1]:
         acc = q * 0 + c if acc is None else acc * q + q.dtype.type(c)
@@ -60,7 +60,7 @@ def polynomial_dual(k11, k12, k22, want_dot, C):
     xp = get_xp(k12)
     dt = k12.dtype.type
     L = C.shape[0]
-    prods = [_horner(xp, C[l], k11) * _horner(xp, C[l], k22) for l in range(L)]
+    prods = [_horner(C[l], k11) * _horner(C[l], k22) for l in range(L)]
     nngp = xp.zeros_like(k12) + prods[L - 1]
     for l in range(L - 2, -1, -1):
         nngp = nngp * k12 + prods[l]

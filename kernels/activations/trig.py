@@ -78,7 +78,8 @@ def sin_dual(k11, k12, k22, want_dot, a, b, c, backend=None):
 
 
 def cos_dual(k11, k12, k22, want_dot, a, b, c, backend=None):
-    """``(E[phi phi], E[phi' phi'] or None)`` for phi(x) = a cos(b x + c) = a sin(b x + c + pi/2)."""
+    """``(E[phi phi], E[phi' phi'] or None)`` for phi(x) = a cos(b x + c), i.e. Sin with the
+    phase c + pi/2."""
     return TRIG(k11, k12, k22, want_dot, (a * a, b * b, -math.cos(2 * c)), backend)
 
 
