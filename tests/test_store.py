@@ -213,3 +213,8 @@ def test_describe_is_stable_and_sensitive():
     assert relu != describe(stax.serial(stax.Dense(3), stax.LeakyRelu(0.1)))
     assert relu != describe(stax.serial(stax.Dense(3, parameterization="standard"), stax.Relu()))
     assert describe(batch(store_net(), batch_size=3)) == text
+    # user functions are told apart by their code, not only by their (lambda) names
+    tanh = stax.ElementwiseNumerical(lambda x: np.tanh(x), deg=10)
+    sin = stax.ElementwiseNumerical(lambda x: np.sin(x), deg=10)
+    assert describe(tanh) != describe(sin)
+    assert describe(stax.ElementwiseNumerical(lambda x: np.tanh(x), deg=10)) == describe(tanh)

@@ -62,6 +62,8 @@ def _describe(obj, depth, seen):
     if isinstance(obj, (list, tuple)):
         inner = ", ".join(_describe(o, d, seen) for o in obj)
         return f"{type(obj).__name__}[{inner}]"
+    if isinstance(obj, (set, frozenset)):
+        return "{" + ", ".join(sorted(_describe(o, d, seen) for o in obj)) + "}"
     if isinstance(obj, dict):
         items = sorted((str(k), v) for k, v in obj.items())
         return "{" + ", ".join(f"{k}: {_describe(v, d, seen)}" for k, v in items) + "}"
@@ -101,8 +103,22 @@ def _describe_simple(obj):
     return None
 
 
+def _code_digest(code):
+    """SHA-256 of a code object's bytecode, names and constants (nested code included), so
+    that two lambdas defined at the same place but computing different things differ."""
+    h = hashlib.sha256(code.co_code)
+    h.update(repr((code.co_names, code.co_varnames)).encode())
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            c = _code_digest(c)
+        elif isinstance(c, frozenset):  # set order depends on the process's hash seed
+            c = sorted(repr(e) for e in c)
+        h.update(repr(c).encode())
+    return h.hexdigest()[:16]
+
+
 def _describe_function(fn, depth, seen):
-    parts = [f"function {fn.__module__}.{fn.__qualname__}"]
+    parts = [f"function {fn.__module__}.{fn.__qualname__} code={_code_digest(fn.__code__)}"]
     if fn.__defaults__:
         parts.append(f"defaults={_describe(fn.__defaults__, depth, seen)}")
     if fn.__kwdefaults__:
