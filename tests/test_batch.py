@@ -211,6 +211,16 @@ def test_bad_arguments(data):
         batch(NET, memory_budget=10)(x1)
 
 
+def test_neural_tangents_spellings(data):
+    """NT's batch(kernel_fn, batch_size, device_count, store_on_device) keywords work."""
+    x1, x2 = data
+    f = batch(NET.kernel_fn, batch_size=4, device_count=0, store_on_device=False)
+    assert_same(f(x1, x2), NET.kernel_fn(x1, x2), None)
+    assert_same(batch(NET, 5, device_count=2)(x1), NET.kernel_fn(x1), None)
+    with pytest.raises(ValueError, match="device_count"):
+        batch(NET, device_count=-2)
+
+
 def test_repr_and_wrapped(data):
     f = batch(NET, batch_size=3)
     assert isinstance(f, BatchedKernelFn) and f.wrapped_kernel_fn == NET.kernel_fn

@@ -25,7 +25,7 @@ __all__ = ["batch", "BatchedKernelFn"]
 
 
 def batch(kernel_fn, batch_size=0, store=None, executor=None, memory_budget=None,
-          progress=None):
+          progress=None, *, device_count=-1, store_on_device=True):
     """A kernel function with the signature and results of ``kernel_fn``, computed in tiles.
 
     Parameters
@@ -49,15 +49,20 @@ def batch(kernel_fn, batch_size=0, store=None, executor=None, memory_budget=None
         (with dask: half of a worker thread's memory limit).
     progress : None, bool or text stream
         Report tiles done, rate and time left (a bar on a terminal, log lines elsewhere).
+    device_count, store_on_device : Neural Tangents' spellings, accepted for compatibility.
+        ``device_count``: -1 all local devices, 0 or 1 a single worker, ``n`` that many
+        local workers (used when ``executor`` is None). ``store_on_device=False`` returns
+        the kernel of GPU inputs in host memory (NumPy) instead of on the GPU.
     """
-    return BatchedKernelFn(kernel_fn, batch_size, store, executor, memory_budget, progress)
+    return BatchedKernelFn(kernel_fn, batch_size, store, executor, memory_budget, progress,
+                           device_count=device_count, store_on_device=store_on_device)
 
 
 class BatchedKernelFn:
     """The callable returned by ``batch``; see its docstring."""
 
     def __init__(self, kernel_fn, batch_size=0, store=None, executor=None, memory_budget=None,
-                 progress=None):
+                 progress=None, *, device_count=-1, store_on_device=True):
         if isinstance(kernel_fn, Layer):
             kernel_fn = kernel_fn.kernel_fn
         if not callable(kernel_fn):
@@ -73,6 +78,11 @@ class BatchedKernelFn:
         self.executor = executor
         self.memory_budget = _memory.parse_budget(memory_budget)
         self.progress = progress
+        if isinstance(device_count, bool) or not isinstance(device_count, (int, np.integer)) \
+                or device_count < -1:
+            raise ValueError(f"batch: `device_count` must be -1 (all devices) or a count >= 0, "
+                             f"got {device_count!r}.")
+        self.device_count, self.store_on_device = int(device_count), bool(store_on_device)
 
     def __repr__(self):
         return (f"batch({self.wrapped_kernel_fn!r}, batch_size={self.batch_size}, "
@@ -110,7 +120,10 @@ class BatchedKernelFn:
         symmetric = x2 is None
         n2 = len(x1) if symmetric else len(x2)
         fields = [f for f in fields_of(names) if probe.has(f) and not (symmetric and f == "cov2")]
-        executor = resolve_executor(self.executor, x1)
+        spec = self.executor
+        if spec is None and self.device_count != -1:
+            spec = max(1, self.device_count)
+        executor = resolve_executor(spec, x1)
         b1, b2 = self._tile_sizes(x1, x2, probe, executor, kwargs)
         tiles, rows, cols = make_plan(len(x1), n2, b1, b2, symmetric, fields)
         layout = {"row_edges": rows, "col_edges": cols, "symmetric": symmetric}
@@ -154,7 +167,7 @@ class BatchedKernelFn:
             outputs = store.create_result(shapes, probe.dtype)
             convert = _to_host
         else:
-            outputs = probe.allocate(shapes)
+            outputs = probe.allocate(shapes, on_host=not self.store_on_device)
             convert = _converter(outputs)
         place = functools.partial(place_tile, outputs, n_spatial=probe.n_spatial,
                                   full=probe.full, convert=convert)
@@ -268,8 +281,9 @@ class _Probe:
                 out[f] = ((n1 if f == "cov1" else n2),) + self.cov_tail
         return out
 
-    def allocate(self, shapes):
-        return {f: self.xp.empty(s, self.dtype) for f, s in shapes.items()}
+    def allocate(self, shapes, on_host=False):
+        xp = np if on_host else self.xp
+        return {f: xp.empty(s, self.dtype) for f, s in shapes.items()}
 
     def build(self, outputs, names, as_tuple, x1, x2):
         if names is None:
