@@ -22,11 +22,20 @@ or check the unfused path.
 import contextlib
 import os
 
-from ..device import cpu_fast_path_ok
-from ..kernels import fc
-from .combinators import Repeat, Serial, match_form
+import numpy as np
 
-__all__ = ["serial_kernel", "flatten_layers", "fusion_enabled", "fusion_disabled"]
+from ..backend import as_array, result_dtype
+from ..device import cpu_fast_path_ok
+from ..kernel import Kernel
+from ..kernels import fc
+from ..kernels.fused.engine import spatial_chain
+from ..kernels.fused.program import compile_program, supported
+from ._inputs import canonical_inputs
+from .combinators import Repeat, Serial, match_form
+from .layer import _is_spatial, _normalize_get, _output
+
+__all__ = ["serial_kernel", "kernel_from_inputs", "flatten_layers", "fusion_enabled",
+           "fusion_disabled"]
 
 _DISABLED = [0]
 _MIN_FC_RUN = 2
@@ -114,7 +123,10 @@ def serial_kernel(serial, k, out_full=False, **kwargs):
     if not _can_fuse(k):
         return _layer_by_layer(serial.layers, serial.requirements(out_full), k, **kwargs)
     layers = flatten_layers(serial)
-    reqs = _requirements(layers, out_full)
+    return _run(layers, _requirements(layers, out_full), k, **kwargs)
+
+
+def _run(layers, reqs, k, **kwargs):
     i = 0
     while i < len(layers):
         j = _fc_run(layers, i, k.is_gaussian) if _fc_ready(k) else i
@@ -137,3 +149,72 @@ def _layer_by_layer(layers, reqs, k, **kwargs):
         k = match_form(k, l.input_needs_full(req), l)
         k = l.kernel(k, out_full=req, **kwargs)
     return k
+
+
+# -- spatial runs from the raw inputs -------------------------------------------------------
+_GAUSSIAN_AFTER = {"conv": True, "affine": True, "abrelu": False, "flatten": False}
+
+
+def _spatial_run(layers):
+    """End (exclusive) of the leading run the spatial engine takes from raw inputs, and its
+    descriptors. The inputs are not Gaussian, so a leading nonlinearity is left to the layer
+    (which raises); the run stops after GlobalAvgPool or Flatten."""
+    ops, gaussian = [], False
+    for l in layers:
+        op = _op(l)
+        if not supported(op) or (op[0] == "abrelu" and not gaussian):
+            break
+        ops.append(op)
+        gaussian = _GAUSSIAN_AFTER.get(op[0], gaussian)
+        if op[0] in ("gap", "flatten"):
+            break
+    return ops, gaussian
+
+
+def _raw_inputs(serial, x1, x2):
+    """Canonical (batch-first, channels-last) inputs of one dtype, validated as
+    ``inputs_to_kernel`` does; None when the engine cannot take them."""
+    if isinstance(x1, Kernel) or not cpu_fast_path_ok(as_array(x1, "x1"),
+                                                        None if x2 is None else as_array(x2, "x2")):
+        return None
+    ba, ca = serial.input_axes() or (0, -1)
+    x1c = canonical_inputs(x1, "x1", ba, ca)
+    x2c = None if x2 is None else canonical_inputs(x2, "x2", ba, ca)
+    if x1c.ndim != 4 or (x2c is not None and x2c.shape[1:] != x1c.shape[1:]):
+        return None
+    dtype = result_dtype(x1c, x2c)
+    x1c = np.ascontiguousarray(x1c, dtype=dtype)
+    return x1c, (None if x2c is None else np.ascontiguousarray(x2c, dtype=dtype))
+
+
+def kernel_from_inputs(serial, x1, x2=None, get=None, **kwargs):
+    """``serial.kernel_fn(x1, x2, get)`` with the leading spatial run computed by the engine
+    straight from the images; None when that does not apply (the caller then takes the
+    ordinary path)."""
+    if not fusion_enabled():
+        return None
+    layers = flatten_layers(serial)
+    ops, gaussian = _spatial_run(layers)
+    if len(ops) < 2:
+        return None
+    xs = _raw_inputs(serial, x1, x2)
+    if xs is None:
+        return None
+    names, as_tuple = _normalize_get(get)
+    out_shape = serial.output_shape(tuple(as_array(x1, "x1").shape))
+    reqs = _requirements(layers, _is_spatial(out_shape))
+    j = len(ops)
+    k = _engine_kernel(layers[:j], ops, xs, reqs[j - 1], names is None or "ntk" in names, gaussian)
+    return _output(_run(layers[j:], reqs[j:], k, **kwargs), names, as_tuple)
+
+
+def _engine_kernel(layers, ops, xs, end_full, want_ntk, gaussian):
+    x1, x2 = xs
+    prog = compile_program(ops, x1.shape[1:3], x1.dtype, end_full)
+    nngp, ntk, cov1, cov2 = spatial_chain(prog, x1, x2, want_ntk)
+    s1, s2 = x1.shape, (x1 if x2 is None else x2).shape
+    for l in layers:
+        s1, s2 = l.output_shape(s1), l.output_shape(s2)
+    return Kernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
+                  x1_is_x2=x2 is None, is_gaussian=gaussian, is_input=False,
+                  diagonal_spatial=prog.end != "full")

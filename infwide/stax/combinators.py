@@ -102,6 +102,13 @@ class Serial(Layer):
         from ._fusion import serial_kernel
         return serial_kernel(self, k, out_full, **kwargs)
 
+    def kernel_fn(self, x1, x2=None, get=None, **kwargs):
+        # A leading run of fusable spatial layers reads the raw images (the planner returns
+        # None when it does not apply: GPU arrays, a Kernel as x1, fusion off, ...).
+        from ._fusion import kernel_from_inputs
+        out = kernel_from_inputs(self, x1, x2, get, **kwargs)
+        return Layer.kernel_fn(self, x1, x2, get, **kwargs) if out is None else out
+
 
 class Parallel(Layer):
     """Layers applied side by side to a list of inputs, giving a list of outputs."""

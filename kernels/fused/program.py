@@ -1,0 +1,223 @@
+"""Compile a run of fused-op descriptors into the flat tables the engine's loops read.
+
+Descriptors (from the layers' ``fused_op()``):
+
+    ("conv", (fh, fw), padding, W2, b2)      stride-1 'ntk' Conv, padding 'SAME' or 'VALID'
+    ("abrelu", a, b)                          ABReLU-family nonlinearity
+    ("affine", W2, b2)                        Dense ('ntk') on every spatial entry
+    ("avgpool", window, strides, padding, normalize_edges)
+    ("gap",)                                  GlobalAvgPool (ends the spatial part)
+    ("flatten",)                              Flatten (ends the spatial part)
+
+The run is cut into *blocks* at the poolings: within a block every operation maps each offset
+plane to itself, so a plane goes through the whole block at once. Each block also gets the
+*radius* of offsets it must compute, folded back from what the end of the run needs: all
+offsets for a full-covariance output or GlobalAvgPool, only (0, 0) for Flatten or a diagonal
+output, and ``s R + w - 1`` before an average pool whose output needs radius ``R``.
+"""
+import dataclasses
+
+import numpy as np
+
+from ..conv import out_size_and_pads
+from ..pool import window_counts
+from .emit import compact_offsets
+from .scalar import abrelu_constants
+
+__all__ = ["Program", "compile_program", "supported", "OP_CONV", "OP_ABRELU", "OP_AFFINE",
+           "TR_POOL", "TR_GAP", "TR_FLATTEN", "TR_END"]
+
+OP_CONV, OP_ABRELU, OP_AFFINE = 0, 1, 2
+TR_POOL, TR_GAP, TR_FLATTEN, TR_END = 0, 1, 2, 3
+_PADDINGS = ("SAME", "VALID")
+
+
+def supported(op, n_spatial=2):
+    """Whether the engine runs this descriptor (2-d, 'SAME'/'VALID' padding)."""
+    if op is None:
+        return False
+    kind = op[0]
+    if kind == "conv":
+        return len(op[1]) == n_spatial == 2 and op[2] in _PADDINGS
+    if kind == "avgpool":
+        return len(op[1]) == n_spatial == 2 and op[3] in _PADDINGS
+    return kind in ("abrelu", "affine", "gap", "flatten")
+
+
+@dataclasses.dataclass
+class Program:
+    """The tables (see ``engine`` for how they are read)."""
+    ops: np.ndarray        # (n_ops, 10) kind, fh, fw, lo_h, lo_w, valid, Hin, Win, var_off, -
+    fp: np.ndarray         # (n_ops, 2) conv: (W2/f, b2); affine: (W2, b2); abrelu: (A, F)
+    blocks: np.ndarray     # (n_blocks, 16), see compile_program
+    planes: np.ndarray     # (n, 2) offsets (dh, dw): per block the full list, then the half list
+    groups: np.ndarray     # (n_groups, 3) dw, first plane, number of planes
+    coff: np.ndarray       # flat compact-layout offsets of every block's input
+    pool: np.ndarray       # (n_blocks, 10) wh, ww, sh, sw, lo_h, lo_w, Hn, Wn, Rnh, Rnw
+    inv_h: np.ndarray      # (n_blocks, Hmax) 1 / window count per pooled row
+    inv_w: np.ndarray      # (n_blocks, Wmax)
+    var_len: int           # length of one image's variance row
+    comp_len: int          # largest compact layout (the per-pair workspace)
+    scratch_len: int       # entries of one group buffer
+    group_max: int         # most planes in a group
+    pad: int               # P, the zero ring of the plane scratch buffers
+    end: str               # "gap", "flatten", "full" or "diag"
+    out_hw: tuple          # spatial size at the end of the run
+    n_ops: int
+
+
+def _blocks(ops):
+    """Split into [(per-plane ops, transition op or None)]."""
+    out, cur = [], []
+    for op in ops:
+        if op[0] in ("avgpool", "gap", "flatten"):
+            out.append((cur, op))
+            cur = []
+        else:
+            cur.append(op)
+    if cur or not out or out[-1][1][0] == "avgpool":
+        out.append((cur, None))
+    return out
+
+
+def _res_after(ops, H, W):
+    for op in ops:
+        if op[0] == "conv" and op[2] == "VALID":
+            H, W = H - op[1][0] + 1, W - op[1][1] + 1
+    return H, W
+
+
+def _radii(blocks, in_hw, out_full):
+    """Input resolution and offset radius of every block (folded back from the end)."""
+    res = [in_hw]
+    for body, tr in blocks[:-1]:
+        H, W = _res_after(body, *res[-1])
+        res.append(tuple(out_size_and_pads(n, w, s, tr[3])[0]
+                         for n, w, s in zip((H, W), tr[1], tr[2])))
+    last_body, last_tr = blocks[-1]
+    H, W = _res_after(last_body, *res[-1])
+    want_all = (last_tr is None and out_full) or (last_tr is not None and last_tr[0] == "gap")
+    R = (H - 1, W - 1) if want_all else (0, 0)
+    radii = [None] * len(blocks)
+    for b in range(len(blocks) - 1, -1, -1):
+        H, W = res[b]
+        radii[b] = (min(R[0], H - 1), min(R[1], W - 1))
+        if b > 0:
+            tr = blocks[b - 1][1]
+            R = tuple(s * r + w - 1 for r, w, s in zip(radii[b], tr[1], tr[2]))
+    return res, radii
+
+
+def _plane_lists(Rh, Rw):
+    """All offsets ordered by dw then dh, and the half a self pair needs (dw > 0, or dw = 0
+    and dh >= 0: the mirror of (dh, dw) is (-dh, -dw)), starting with (0, 0)."""
+    full = [(a, b) for b in range(-Rw, Rw + 1) for a in range(-Rh, Rh + 1)]
+    half = [(a, 0) for a in range(0, Rh + 1)] + \
+        [(a, b) for b in range(1, Rw + 1) for a in range(-Rh, Rh + 1)]
+    return full, half
+
+
+#: Most scratch entries of a group of planes: small planes are stacked so that one flat loop
+#: (and one loop set-up) serves many of them; 2048 entries keep a group's working set
+#: (6 buffers) in L2. See bench/NOTES.md.
+GROUP_ENTRIES = 4096
+
+
+def _groups(plist, H, W, P, first):
+    """Runs of consecutive planes with equal dw, each at most GROUP_ENTRIES entries (a plane
+    larger than that is a group on its own): rows (dw, first plane index, count)."""
+    out, i = [], 0
+    while i < len(plist):
+        dw = plist[i][1]
+        S = W - abs(dw) + 2 * P
+        j, rows = i, P
+        while j < len(plist) and plist[j][1] == dw:
+            more = H - abs(plist[j][0]) + P
+            if j > i and (rows + more + 1) * S > GROUP_ENTRIES:
+                break
+            rows += more
+            j += 1
+        out.append((dw, first + i, j - i, (rows + 1) * S))
+        i = j
+    return out
+
+
+def _op_rows(body, H, W, dtype, var_len):
+    rows, fps = [], []
+    for op in body:
+        if op[0] == "conv":
+            (fh, fw), valid = op[1], op[2] == "VALID"
+            lo_h, lo_w = (0, 0) if valid else ((fh - 1) // 2, (fw - 1) // 2)
+            rows.append([OP_CONV, fh, fw, lo_h, lo_w, int(valid), H, W, 0, 0])
+            fps.append((op[3] / (fh * fw), op[4]))
+            H, W = _res_after([op], H, W)
+        elif op[0] == "abrelu":
+            rows.append([OP_ABRELU, 1, 1, 0, 0, 0, H, W, var_len, 0])
+            fps.append(abrelu_constants(op[1], op[2]))
+            var_len += H * W
+        else:
+            rows.append([OP_AFFINE, 1, 1, 0, 0, 0, H, W, 0, 0])
+            fps.append((op[1], op[2]))
+    return rows, fps, var_len, (H, W)
+
+
+def _pool_row(tr, hw, radius_next, nxt_hw):
+    (wh, ww), (sh, sw), pad = tr[1], tr[2], tr[3]
+    lo_h = out_size_and_pads(hw[0], wh, sh, pad)[1]
+    lo_w = out_size_and_pads(hw[1], ww, sw, pad)[1]
+    inv_h = 1.0 / window_counts(hw[0], wh, sh, pad, tr[4])
+    inv_w = 1.0 / window_counts(hw[1], ww, sw, pad, tr[4])
+    row = [wh, ww, sh, sw, lo_h, lo_w, nxt_hw[0], nxt_hw[1], radius_next[0], radius_next[1]]
+    return row, inv_h, inv_w
+
+
+def compile_program(ops, in_hw, dtype, out_full):
+    """Tables for the run ``ops`` on inputs of spatial size ``in_hw``; ``out_full`` says
+    whether a run that ends spatially must give the full covariance (else the diagonal)."""
+    blocks = _blocks(ops)
+    res, radii = _radii(blocks, tuple(in_hw), out_full)
+    Hmax, Wmax = in_hw
+    op_rows, fps, blk_rows, planes, coffs, pool_rows, groups = [], [], [], [], [], [], []
+    pad_all = max([0] + [max((f - 1) // 2, f // 2) for op in ops if op[0] == "conv"
+                         and op[2] == "SAME" for f in op[1]])
+    inv_h = np.ones((len(blocks), Hmax))
+    inv_w = np.ones((len(blocks), Wmax))
+    var_len, coff_len, comp_len = 0, 0, 0
+    for b, (body, tr) in enumerate(blocks):
+        (H, W), (Rh, Rw) = res[b], radii[b]
+        rows, fp, var_len, end_hw = _op_rows(body, H, W, dtype, var_len)
+        full, half = _plane_lists(Rh, Rw)
+        off, size = compact_offsets(H, W, Rh, Rw)
+        gfull = _groups(full, H, W, pad_all, len(planes))
+        ghalf = _groups(half, H, W, pad_all, len(planes) + len(full))
+        kind = TR_END if tr is None else {"avgpool": TR_POOL, "gap": TR_GAP,
+                                          "flatten": TR_FLATTEN}[tr[0]]
+        blk_rows.append([len(op_rows), len(op_rows) + len(rows), H, W, Rh, Rw,
+                         len(groups), len(gfull), len(groups) + len(gfull), len(ghalf),
+                         kind, coff_len, size, end_hw[0], end_hw[1], 0])
+        groups += gfull + ghalf
+        op_rows += rows
+        fps += fp
+        planes += full + half
+        coffs.append(off.ravel())
+        coff_len += off.size
+        comp_len = max(comp_len, size if b > 0 else 0)
+        prow = [0] * 10
+        if kind == TR_POOL:
+            prow, ih, iw = _pool_row(tr, end_hw, radii[b + 1], res[b + 1])
+            inv_h[b, :len(ih)], inv_w[b, :len(iw)] = ih, iw
+        pool_rows.append(prow)
+    last_tr = blocks[-1][1]
+    end = last_tr[0] if last_tr is not None else ("full" if out_full else "diag")
+    return Program(ops=np.array(op_rows, dtype=np.int64).reshape(-1, 10),
+                   fp=np.array(fps, dtype=dtype).reshape(-1, 2),
+                   blocks=np.array(blk_rows, dtype=np.int64),
+                   planes=np.array(planes, dtype=np.int64).reshape(-1, 2),
+                   groups=np.array([g[:3] for g in groups], dtype=np.int64).reshape(-1, 3),
+                   scratch_len=max(g[3] for g in groups),
+                   group_max=max(g[2] for g in groups),
+                   coff=np.concatenate(coffs).astype(np.int64),
+                   pool=np.array(pool_rows, dtype=np.int64),
+                   inv_h=inv_h.astype(dtype), inv_w=inv_w.astype(dtype),
+                   var_len=max(var_len, 1), comp_len=max(comp_len, 1), pad=pad_all, end=end,
+                   out_hw=_res_after(blocks[-1][0], *res[-1]), n_ops=len(op_rows))
