@@ -97,7 +97,8 @@ def test_npz_and_csv_files(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--arch", "resnet"], "invalid choice: 'resnet' (choose from 'fc', 'cnn', 'myrtle5'"),
+    (["--arch", "resnet"], "invalid choice: 'resnet' (choose from 'fc', 'cnn', 'cnn-gap', "
+                           "'myrtle5'"),
     (["--data", "imagenet"], "unknown data set 'imagenet'; expected one of digits, mnist1d, "
                              "cifar10:DIR, mnist:DIR"),
     (["--get", "gp"], "invalid choice: 'gp'"),

@@ -108,7 +108,7 @@ def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="t must be a number >= 0"):
         InfiniteWidthRegressor(t=-1.0).fit(x, y)
     with pytest.raises(ValueError, match="unknown architecture 'resnet'; expected one of fc, cnn, "
-                                         "myrtle5, myrtle7, myrtle10, wrn"):
+                                         "cnn-gap, myrtle5, myrtle7, myrtle10, wrn"):
         InfiniteWidthRegressor(network="resnet").fit(x, y)
     with pytest.raises(ValueError, match="input_shape"):
         InfiniteWidthRegressor(network="cnn").fit(x, y)

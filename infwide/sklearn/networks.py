@@ -1,8 +1,8 @@
 """Ready networks by name, for the estimators and ``infwide classify``.
 
 All come from ``infwide.models`` with fixed hyper-parameters: ``fc`` (inputs flattened
-first), ``cnn`` (images ``(N, H, W, C)`` or sequences ``(N, L, C)``), and ``myrtle5``,
-``myrtle7``, ``myrtle10``, ``wrn`` (2-d images).
+first), ``cnn`` and ``cnn-gap`` (images ``(N, H, W, C)`` or sequences ``(N, L, C)``), and
+``myrtle5``, ``myrtle7``, ``myrtle10``, ``wrn`` (2-d images).
 """
 import math
 
@@ -10,7 +10,7 @@ from ..stax import Layer
 
 __all__ = ["NETWORKS", "SPATIAL_NETWORKS", "build_network", "is_spatial_network"]
 
-SPATIAL_NETWORKS = ("cnn", "myrtle5", "myrtle7", "myrtle10", "wrn")
+SPATIAL_NETWORKS = ("cnn", "cnn-gap", "myrtle5", "myrtle7", "myrtle10", "wrn")
 NETWORKS = ("fc",) + SPATIAL_NETWORKS
 
 
@@ -21,11 +21,13 @@ def fc():
     return FC(2, W_std=math.sqrt(2.0), b_std=0.05)
 
 
-def cnn(n_spatial):
+def cnn(n_spatial, readout="flatten"):
     """Three 'SAME' convolutions (filter 3 along each spatial axis) with ReLU, read out by
-    Flatten (only spatial diagonals are computed): ``infwide.models.CNN(3)``."""
+    Flatten (``cnn``: only spatial diagonals are computed) or by global average pooling
+    (``cnn-gap``: translation invariant, needs the full spatial covariance, so it costs about
+    (H W) times more): ``infwide.models.CNN(3, readout)``."""
     from ..models import CNN
-    return CNN(3, readout="flatten", filter_shape=(3,) * n_spatial, W_std=math.sqrt(2.0),
+    return CNN(3, readout=readout, filter_shape=(3,) * n_spatial, W_std=math.sqrt(2.0),
                b_std=0.05)
 
 
@@ -60,6 +62,6 @@ def build_network(network, n_spatial=2):
     name = network.lower()
     if name == "fc":
         return fc()
-    if name == "cnn":
-        return cnn(n_spatial)
+    if name in ("cnn", "cnn-gap"):
+        return cnn(n_spatial, "flatten" if name == "cnn" else "gap")
     return _image_model(name, n_spatial)
