@@ -2,6 +2,8 @@
 Pipeline/GridSearchCV, and accuracy on digits."""
 import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -132,3 +134,12 @@ def test_posterior_mean_matches_infwide_predict(t):
         ref = predict.gradient_descent_mse(FIX["ntk_dd"], FIX["y_train"], learning_rate=0.7,
                                            diag_reg=1e-3)(t, 0.0, 0.0, FIX["ntk_td"])[1]
     np.testing.assert_allclose(post.mean(FIX["ntk_td"], t), ref, rtol=1e-8, atol=1e-10)
+
+
+def test_scikit_learn_imported_only_when_an_estimator_is_asked_for():
+    code = ("import sys, infwide, infwide.data, infwide.sklearn, infwide.cli.classify\n"
+            "assert not any(m.split('.')[0] == 'sklearn' for m in sys.modules), 'too early'\n"
+            "from infwide.sklearn import InfiniteWidthRegressor\n"
+            "assert 'sklearn' in sys.modules\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
