@@ -76,46 +76,72 @@ def fc_chain_reference(xp, nngp, ntk, cov1, cov2, ops):
     return nngp, ntk, cov1, cov2
 
 
-def fc_chain(nngp, ntk, cov1, cov2, ops, x1_is_x2=False):
+def fc_chain(nngp, ntk, cov1, cov2, ops, x1_is_x2=False, want_ntk=None, in_div=1.0):
     """Fused chain on NumPy arrays; same results as ``fc_chain_reference`` to rounding.
 
-    ``ntk`` may be None (NNGP only). ``x1_is_x2`` (with ``cov2`` None) computes the upper
-    triangle only and mirrors it. Returns new arrays (nngp, ntk, cov1, cov2).
+    ``x1_is_x2`` (with ``cov2`` None) computes the upper triangle only and mirrors it.
+    ``ntk=None`` with ``want_ntk`` means a zero input NTK (raw inputs); ``nngp`` is divided
+    by ``in_div`` on the way in (``d`` for a Gram matrix ``x1 x2^T``: the input kernel, with
+    the reference's rounding).
+    Returns new arrays ``(nngp, ntk, cov1, cov2)`` and whether they are all finite.
     """
+    want_ntk = ntk is not None if want_ntk is None else bool(want_ntk)
     kinds, params = chain_arrays(ops, nngp.dtype)
     var1, cov1_out = self_variance_chain(cov1, ops)
     var2, cov2_out = (var1, None) if cov2 is None else self_variance_chain(cov2, ops)
     sym = bool(x1_is_x2) and cov2 is None and nngp.shape[0] == nngp.shape[1]
     out_k = np.empty_like(nngp)
-    has_ntk = ntk is not None
-    out_t = np.empty_like(nngp) if has_ntk else np.empty((nngp.shape[0], 0), nngp.dtype)
-    ntk_in = ntk if has_ntk else out_t
-    _rows(np.ascontiguousarray(nngp), np.ascontiguousarray(ntk_in), var1, var2, kinds, params,
-          sym, has_ntk, out_k, out_t)
+    out_t = np.empty_like(nngp) if want_ntk else np.empty((nngp.shape[0], 0), nngp.dtype)
+    ntk_in = ntk if ntk is not None else np.empty((nngp.shape[0], 0), nngp.dtype)
+    bad = np.zeros(nngp.shape[0], dtype=np.bool_)
+    small = out_k.size < _PARALLEL_MIN
+    rows, mirror = (_rows_serial, _mirror_serial) if small else (_rows, _mirror)
+    rows(np.ascontiguousarray(nngp), np.ascontiguousarray(ntk_in), var1, var2, kinds, params,
+         sym, want_ntk, nngp.dtype.type(in_div), out_k, out_t, bad)
     if sym:
-        _mirror(out_k)
-        if has_ntk:
-            _mirror(out_t)
-    return out_k, (out_t if has_ntk else None), cov1_out, cov2_out
+        mirror(out_k, out_t)
+    finite = not bad.any() and np.isfinite(cov1_out).all() and \
+        (cov2_out is None or np.isfinite(cov2_out).all())
+    return out_k, (out_t if want_ntk else None), cov1_out, cov2_out, bool(finite)
+
+
+#: Below this many entries the serial twins run: waking the worker threads of a parallel
+#: region costs more than the work (milliseconds when other processes hold the cores).
+_PARALLEL_MIN = 1 << 16
 
 
 @cpu_pjit
-def _rows(nngp, ntk, var1, var2, kinds, params, sym, has_ntk, out_k, out_t):
+def _rows(nngp, ntk, var1, var2, kinds, params, sym, has_ntk, in_div, out_k, out_t, bad):
     n1, n2 = nngp.shape
     for i in numba.prange(n1):
         ii = np.int64(i)
         j0 = ii if sym else np.int64(0)
         kr = out_k[ii, j0:]
-        kr[:] = nngp[ii, j0:]
+        src = nngp[ii, j0:]
+        for j in range(kr.shape[0]):
+            kr[j] = src[j] / in_div
         tr = out_t[ii, j0:] if has_ntk else out_t[ii, :0]
         if has_ntk:
-            tr[:] = ntk[ii, j0:]
+            if ntk.shape[1] == n2:
+                tr[:] = ntk[ii, j0:]
+            else:
+                tr[:] = 0
         for o in range(kinds.shape[0]):
             if kinds[o] == 0:
                 _affine_row(kr, tr, params[o, 0], params[o, 1], has_ntk)
             else:
                 _abrelu_row(kr, tr, var1[o, ii], var2[o, j0:], params[o, 0], params[o, 1],
                             has_ntk)
+        bad[ii] = _not_finite(kr) or _not_finite(tr)
+
+
+@cpu_jit
+def _not_finite(row):
+    """Whether a row holds NaN or Inf (x - x is 0 exactly when x is finite)."""
+    flag = False
+    for j in range(row.shape[0]):
+        flag |= (row[j] - row[j]) != 0
+    return flag
 
 
 @cpu_jit
@@ -144,13 +170,21 @@ def _abrelu_row(kr, tr, v1, v2, A, F, has_ntk):
 
 
 @cpu_pjit
-def _mirror(m):
-    """Copy the upper triangle onto the lower one, in cache-sized tiles."""
-    n = m.shape[0]
+def _mirror(a, b):
+    """Copy the upper triangles of ``a`` and ``b`` (``b`` may have no columns) onto their lower
+    ones, in cache-sized tiles."""
+    n = a.shape[0]
     tile = 64
     nt = (n + tile - 1) // tile
+    both = b.shape[1] == n
     for bi in numba.prange(nt):
         for bj in range(bi + 1):
             for i in range(bi * tile, min(n, bi * tile + tile)):
                 for j in range(bj * tile, min(i, bj * tile + tile)):
-                    m[i, j] = m[j, i]
+                    a[i, j] = a[j, i]
+                    if both:
+                        b[i, j] = b[j, i]
+
+
+_rows_serial = cpu_jit(_rows.py_func)
+_mirror_serial = cpu_jit(_mirror.py_func)

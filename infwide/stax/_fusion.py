@@ -104,8 +104,8 @@ def _shapes_after(layers, k):
 
 def _run_fc(k, layers):
     ops = [_op(l) for l in layers]
-    nngp, ntk, cov1, cov2 = fc.fc_chain(k.nngp, k.ntk, k.cov1, k.cov2, ops,
-                                        x1_is_x2=k.x1_is_x2)
+    nngp, ntk, cov1, cov2, _ = fc.fc_chain(k.nngp, k.ntk, k.cov1, k.cov2, ops,
+                                           x1_is_x2=k.x1_is_x2)
     s1, s2 = _shapes_after(layers, k)
     return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
                      is_gaussian=ops[-1][0] == "affine", is_input=False)
@@ -172,15 +172,16 @@ def _spatial_run(layers):
 
 
 def _raw_inputs(serial, x1, x2):
-    """Canonical (batch-first, channels-last) inputs of one dtype, validated as
-    ``inputs_to_kernel`` does; None when the engine cannot take them."""
+    """Canonical (batch-first, channels-last) host inputs of one dtype, validated as
+    ``inputs_to_kernel`` does; None when the engine cannot take them (GPU arrays, a Kernel,
+    other than 0 or 2 spatial dimensions)."""
     if isinstance(x1, Kernel) or not cpu_fast_path_ok(as_array(x1, "x1"),
                                                         None if x2 is None else as_array(x2, "x2")):
         return None
     ba, ca = serial.input_axes() or (0, -1)
     x1c = canonical_inputs(x1, "x1", ba, ca)
     x2c = None if x2 is None else canonical_inputs(x2, "x2", ba, ca)
-    if x1c.ndim != 4 or (x2c is not None and x2c.shape[1:] != x1c.shape[1:]):
+    if x1c.ndim not in (2, 4) or (x2c is not None and x2c.shape[1:] != x1c.shape[1:]):
         return None
     dtype = result_dtype(x1c, x2c)
     x1c = np.ascontiguousarray(x1c, dtype=dtype)
@@ -188,24 +189,70 @@ def _raw_inputs(serial, x1, x2):
 
 
 def kernel_from_inputs(serial, x1, x2=None, get=None, **kwargs):
-    """``serial.kernel_fn(x1, x2, get)`` with the leading spatial run computed by the engine
-    straight from the images; None when that does not apply (the caller then takes the
-    ordinary path)."""
+    """``serial.kernel_fn(x1, x2, get)`` with the leading fused run computed from the raw
+    inputs (no input covariance tensor, no zero NTK); None when that does not apply, or when
+    the result is not finite or underflowed (the caller then takes the ordinary path, whose
+    guards name the layer at fault)."""
     if not fusion_enabled():
         return None
     layers = flatten_layers(serial)
-    ops, gaussian = _spatial_run(layers)
-    if len(ops) < 2:
-        return None
     xs = _raw_inputs(serial, x1, x2)
     if xs is None:
         return None
     names, as_tuple = _normalize_get(get)
+    want_ntk = names is None or "ntk" in names
     out_shape = serial.output_shape(tuple(as_array(x1, "x1").shape))
     reqs = _requirements(layers, _is_spatial(out_shape))
+    lead = _fc_from_inputs if xs[0].ndim == 2 else _spatial_from_inputs
+    k, j = lead(layers, xs, reqs, want_ntk)
+    if k is None:
+        return None
+    k = _run(layers[j:], reqs[j:], k, **kwargs)
+    if isinstance(k, list) or not _sound(k, xs):
+        return None
+    return _output(k, names, as_tuple)
+
+
+def _sound(k, xs):
+    """Finite, and (float32) not flushed to zero from non-zero inputs: else let the ordinary
+    path recompute and raise its diagnosis (``infwide.guards``)."""
+    for m in (k.nngp, k.ntk):
+        if m is not None and not np.isfinite(m).all():
+            return False
+    if k.nngp.dtype == np.float32 and not np.any(k.nngp) and \
+            any(x is not None and np.any(x) for x in xs):
+        return False
+    return True
+
+
+def _fc_from_inputs(layers, xs, reqs, want_ntk):
+    """A leading affine/abrelu run on (N, d) inputs: the Gram matrix (BLAS; syrk when x2 is
+    x1) feeds ``fc_chain`` directly, divided by d in its first pass."""
+    j = _fc_run(layers, 0, False)
+    if j < _MIN_FC_RUN:
+        return None, 0
+    x1, x2 = xs
+    gram = x1 @ (x1 if x2 is None else x2).T
+    cov1 = np.mean(x1 * x1, axis=-1)
+    cov2 = None if x2 is None else np.mean(x2 * x2, axis=-1)
+    ops = [_op(l) for l in layers[:j]]
+    nngp, ntk, cov1, cov2, _ = fc.fc_chain(gram, None, cov1, cov2, ops, x1_is_x2=x2 is None,
+                                           want_ntk=want_ntk, in_div=x1.shape[-1])
+    s1, s2 = x1.shape, (x1 if x2 is None else x2).shape
+    for l in layers[:j]:
+        s1, s2 = l.output_shape(s1), l.output_shape(s2)
+    k = Kernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
+               x1_is_x2=x2 is None, is_gaussian=ops[-1][0] == "affine", is_input=False,
+               diagonal_spatial=True)
+    return k, j
+
+
+def _spatial_from_inputs(layers, xs, reqs, want_ntk):
+    ops, gaussian = _spatial_run(layers)
+    if len(ops) < 2:
+        return None, 0
     j = len(ops)
-    k = _engine_kernel(layers[:j], ops, xs, reqs[j - 1], names is None or "ntk" in names, gaussian)
-    return _output(_run(layers[j:], reqs[j:], k, **kwargs), names, as_tuple)
+    return _engine_kernel(layers[:j], ops, xs, reqs[j - 1], want_ntk, gaussian), j
 
 
 def _engine_kernel(layers, ops, xs, end_full, want_ntk, gaussian):

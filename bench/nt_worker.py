@@ -1,0 +1,95 @@
+"""Run one workload with Neural Tangents and print one JSON line (never imports infwide).
+
+Run by the NT interpreter (``--nt-python``), from the repository root:
+``PATH/python -m bench.nt_worker --workload NAME --dtype float32 --inputs '{...}' --out DIR``
+
+As NT's documentation recommends, ``kernel_fn`` is ``jax.jit``-compiled with ``get`` static;
+float64 sets ``jax_enable_x64``. One warm-up call (compilation), then ``repeats`` timed calls,
+each waited for with ``block_until_ready``. Outputs are saved as .npy for the comparison.
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+from . import data, workloads
+from .build import build
+
+__all__ = ["main"]
+
+
+def _rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _ready(tree):
+    import jax
+    for leaf in jax.tree_util.tree_leaves(tree):
+        leaf.block_until_ready()
+    return tree
+
+
+def _call(w, net, x, dtype):
+    import jax
+    import neural_tangents as nt
+    kernel_fn = jax.jit(net[2], static_argnames=("get",))
+    if w.kind == "kernel":
+        return lambda: _ready(kernel_fn(x["x"], None, ("nngp", "ntk")))
+    fn = nt.predict.gradient_descent_mse_ensemble(kernel_fn, x["x"], x["y"], diag_reg=1e-4)
+    ts = np.logspace(-1, 3, 20).astype(dtype)
+    return lambda: _ready(fn(t=ts, x_test=x["x_test"], get="ntk", compute_cov=True))
+
+
+def _arrays(w, out):
+    if w.kind == "predict":
+        return {"mean": out.mean, "cov": out.covariance}
+    return {"nngp": out.nngp, "ntk": out.ntk}
+
+
+def run(args):
+    dtype = np.dtype(args.dtype)
+    import jax
+    if dtype == np.float64:
+        jax.config.update("jax_enable_x64", True)
+    import neural_tangents as nt
+    w = workloads.get(args.workload)
+    x = data.load_inputs(json.loads(args.inputs), dtype)
+    rss0 = _rss_mb()
+    call = _call(w, build(nt.stax, w.spec), x, dtype)
+    result = {"impl": "neural_tangents", "version": nt.__version__, "jax": jax.__version__,
+              "workload": w.name, "dtype": dtype.name, "rss_after_import_mb": rss0}
+    t0 = time.perf_counter()
+    out = call()
+    result["first_call_s"] = time.perf_counter() - t0
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        out = call()
+        times.append(time.perf_counter() - t0)
+    result.update(times_s=times, median_s=float(np.median(times)), peak_rss_mb=_rss_mb())
+    result["outputs"] = {}
+    for name, arr in _arrays(w, out).items():
+        path = os.path.join(args.out, f"{name}.npy")
+        np.save(path, np.asarray(arr))
+        result["outputs"][name] = path
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.nt_worker")
+    p.add_argument("--workload", required=True)
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--inputs", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    print("RESULT " + json.dumps(run(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Results as JSON and as a Markdown table (the table of docs/readme/performance.md)."""
+import json
+
+__all__ = ["write_json", "markdown"]
+
+
+def write_json(path, doc):
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+
+
+def _ms(r):
+    if not r or "median_s" not in r:
+        return "failed" if r else "-"
+    return f"{r['median_s'] * 1e3:,.1f}"
+
+
+def _mb(r):
+    return f"{r['peak_rss_mb']:,.0f}" if r and "peak_rss_mb" in r else "-"
+
+
+def _diff(row):
+    d = row.get("max_rel_diff_vs_nt")
+    if not d:
+        return "-"
+    return " / ".join(f"{v:.1e}" if isinstance(v, float) else str(v) for v in d.values())
+
+
+def _check(r):
+    c = (r or {}).get("check")
+    if not c:
+        return "-"
+    worst = max(c["max_rel_diff"].values())
+    return f"{'ok' if c['ok'] else 'FAILED'} ({worst:.0e})"
+
+
+def _row(row, peaks):
+    ours, nt = row.get("infwide"), row.get("nt")
+    ratio = "-"
+    if ours and nt and "median_s" in ours and "median_s" in nt:
+        ratio = f"{nt['median_s'] / ours['median_s']:.1f}x"
+    gf = row["model_gflop"]
+    rate, frac = "-", "-"
+    if ours and "median_s" in ours:
+        r = gf / ours["median_s"]
+        rate = f"{r:.3g}"
+        peak = (peaks or {}).get("matmul_gflops", {}).get(row["dtype"])
+        frac = f"{100 * r / peak:.0f}%" if peak else "-"
+    n = row["n"] if row.get("n_test") is None else f"{row['n']}+{row['n_test']}"
+    return (f"| {row['workload']} | {row['dtype']} | {n} | {_ms(ours)} | {_ms(nt)} | {ratio} | "
+            f"{gf:.3g} | {rate} | {frac} | {_mb(ours)} | {_mb(nt)} | {_diff(row)} | "
+            f"{_check(ours)} |")
+
+
+def markdown(doc):
+    """The results table, the scaling tables and the machine line."""
+    m, peaks = doc["machine"], doc.get("peaks", {})
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB "
+             f"({', '.join(m['simd'])}); measured matmul "
+             f"{peaks.get('matmul_gflops', {}).get('float32', '-')} GFLOP/s float32, "
+             f"{peaks.get('matmul_gflops', {}).get('float64', '-')} float64; triad "
+             f"{peaks.get('triad_gbs', '-')} GB/s; load average at start "
+             f"{doc.get('loadavg_start', '-')}, end {doc.get('loadavg_end', '-')}.", "",
+             "| workload | dtype | N | infwide ms | NT ms | NT / infwide | model GFLOP | "
+             "infwide GFLOP/s | of matmul peak | infwide peak MB | NT peak MB | "
+             "max rel diff vs NT | check vs reference |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    lines += [_row(r, peaks) for r in doc["rows"]]
+    if doc.get("scaling"):
+        lines += ["", "Time per image pair (x2 = x1: N (N + 1) / 2 pairs):", "",
+                  "| workload | dtype | N | ms | ms per pair |", "|---|---|---:|---:|---:|"]
+        for s in doc["scaling"]:
+            lines.append(f"| {s['workload']} | {s['dtype']} | {s['n']} | {s['ms']:,.1f} | "
+                         f"{s['ms_per_pair']:.3f} |")
+    if doc.get("threads"):
+        lines += ["", "Thread speed-up (same inputs, fresh process per run):", "",
+                  "| workload | dtype | N | 1 thread ms | 2 threads ms | speed-up |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for s in doc["threads"]:
+            lines.append(f"| {s['workload']} | {s['dtype']} | {s['n']} | {s['ms_1']:,.1f} | "
+                         f"{s['ms_2']:,.1f} | {s['speedup']:.2f}x |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,120 @@
+"""Run one workload with infwide in this (fresh) process and print one JSON line.
+
+``python -m bench.worker --workload NAME --dtype float32 --inputs DIR --out DIR ...``
+
+Order: check the fused kernel against the reference recursions (the layers' own ``kernel``
+methods, ``INFWIDE_FUSION`` off) on the first ``n_check`` inputs (a fast wrong kernel is not
+a result), one warm-up call at full size (JIT compilation), then ``repeats`` timed calls.
+The last result is saved as .npy for the side-by-side comparison with Neural Tangents.
+Peak memory is this process's ``ru_maxrss``.
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+from . import data, workloads
+from .build import build
+
+__all__ = ["main"]
+
+#: Largest relative difference (to the largest entry) allowed between the fused and the
+#: reference kernels: rounding, plus ~sqrt(eps) on the NTK entries of an image with itself
+#: (theta = atan2(sqrt(k11 k22 - k12^2), k12) at k12 ~ k11 = k22: see tests/test_fused_engine).
+CHECK_TOL = {"float32": 1e-3, "float64": 1e-7}
+
+
+def _rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+def _kernel_call(net, x):
+    return lambda: net.kernel_fn(x["x"], None, ("nngp", "ntk"))
+
+
+def _predict_call(net, x, dtype):
+    from infwide import predict
+    fn = predict.gradient_descent_mse_ensemble(net.kernel_fn, x["x"], x["y"], diag_reg=1e-4)
+    ts = np.logspace(-1, 3, 20).astype(dtype)
+    return lambda: fn(t=ts, x_test=x["x_test"], get="ntk", compute_cov=True)
+
+
+def _arrays(w, out):
+    if w.kind == "predict":
+        return {"mean": out.mean, "cov": out.covariance}
+    return {"nngp": out.nngp, "ntk": out.ntk}
+
+
+def _check(w, net, x, dtype):
+    """Fused (fast) kernel vs the reference path on the first n_check inputs."""
+    from infwide.stax._fusion import fusion_disabled
+    sub = {k: v[:w.n_check] for k, v in x.items()}
+    if w.kind == "predict":
+        sub = {"x": x["x"][:w.n_check], "y": x["y"][:w.n_check], "x_test": x["x_test"][:8]}
+        make = lambda: _predict_call(net, sub, dtype)()
+    else:
+        make = _kernel_call(net, sub)
+    fast = _arrays(w, make())
+    with fusion_disabled():
+        ref = _arrays(w, make())
+    diffs = {k: _rel(fast[k], ref[k]) for k in fast}
+    return {"n": w.n_check, "max_rel_diff": diffs,
+            "ok": all(d <= CHECK_TOL[np.dtype(dtype).name] for d in diffs.values())}
+
+
+def run(args):
+    import infwide
+    from infwide import stax
+    w = workloads.get(args.workload)
+    dtype = np.dtype(args.dtype)
+    files = json.loads(args.inputs)
+    x = data.load_inputs(files, dtype)
+    rss0 = _rss_mb()
+    net = build(stax, w.spec)
+    result = {"impl": "infwide", "version": infwide.__version__, "workload": w.name,
+              "dtype": dtype.name, "rss_after_import_mb": rss0}
+    if args.check:
+        result["check"] = _check(w, net, x, dtype)
+    call = _predict_call(net, x, dtype) if w.kind == "predict" else _kernel_call(net, x)
+    t0 = time.perf_counter()
+    out = call()
+    result["first_call_s"] = time.perf_counter() - t0
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        out = call()
+        times.append(time.perf_counter() - t0)
+    result.update(times_s=times, median_s=float(np.median(times)), peak_rss_mb=_rss_mb())
+    result["outputs"] = {}
+    for name, arr in _arrays(w, out).items():
+        path = os.path.join(args.out, f"{name}.npy")
+        np.save(path, np.asarray(arr))
+        result["outputs"][name] = path
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.worker")
+    p.add_argument("--workload", required=True)
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--inputs", required=True, help="JSON dict name -> .npy path")
+    p.add_argument("--out", required=True)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--check", action="store_true")
+    args = p.parse_args(argv)
+    result = run(args)
+    print("RESULT " + json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
