@@ -27,8 +27,9 @@ import collections
 
 import numpy as np
 
-from ..backend import as_array
+from ..backend import as_array, result_dtype
 from ..device import on_gpu, params_to_device, restore, result_kind
+from ..guards import check_memory, check_result
 from ..kernel import Kernel
 from ._inputs import canonical_inputs, inputs_to_kernel
 
@@ -125,13 +126,20 @@ class Layer:
             out_shape = self.output_shape(tuple(as_array(x1, "x1").shape))
             out_full = _is_spatial(out_shape)
             in_full = self.input_needs_full(out_full)
+            x1a = as_array(x1, "x1")
+            check_memory(self, x1a, None if x2 is None else as_array(x2, "x2"), in_full,
+                         result_dtype(x1a).itemsize, compute_ntk,
+                         _device_id(x1a) if on_gpu(x1a) else None)
             k = inputs_to_kernel(x1, x2, diagonal_spatial=not in_full, compute_ntk=compute_ntk,
                                  batch_axis=ba, channel_axis=ca)
+        k_in = k
         if on_gpu(k.nngp):   # fused CUDA blocks where they apply; never Numba CPU routines
             from ._gpu_plan import serial_kernel_gpu
             k = serial_kernel_gpu(self, k, out_full, **kwargs)
         else:
             k = self.kernel(k, out_full=out_full, **kwargs)
+        if not isinstance(k, list):
+            check_result(self, k_in, k, _one_layer_kernel)
         kind = "numpy" if isinstance(x1, Kernel) else result_kind(x1, x2)
         return restore(_output(k, names, as_tuple), kind)
 
@@ -151,6 +159,15 @@ class Layer:
     def input_axes(self):
         """``(batch_axis, channel_axis)`` of the raw inputs this layer reads; None: any layout."""
         return None
+
+
+def _one_layer_kernel(layer, k, out_full):
+    return layer.kernel(k, out_full=out_full)
+
+
+def _device_id(x):
+    dev = getattr(x, "device", None)
+    return int(getattr(dev, "id", 0) or 0)
 
 
 def _as_shape(s):

@@ -8,7 +8,9 @@ by Price's theorem, d/dk12 of the first line):
     E[phi'(u) phi'(v)] = a^2 b^2 (4 / pi) / sqrt(D)
 
 D >= 1 + 2 b^2 (sqrt(k11) - sqrt(k22))^2 >= 1 for any covariance, so nothing here can divide
-by zero (E[erf(b u)] = 0 makes c enter only as c^2).
+by zero (E[erf(b u)] = 0 makes c enter only as c^2). D is evaluated as
+1 + 2 b^2 (k11 + k22) + 4 b^4 max(k11 k22 - k12^2, 0): expanding the product first would
+cancel catastrophically for large variances in float32 and could make D <= 0.
 """
 import math
 
@@ -29,7 +31,7 @@ def erf_reference(k11, k12, k22, want_dot, prm):
     xp = get_xp(k12)
     dt = k12.dtype.type
     q = dt(2 * b * b)
-    root = xp.sqrt((1 + q * k11) * (1 + q * k22) - (q * k12) ** 2)
+    root = xp.sqrt(1 + q * (k11 + k22) + q * q * xp.maximum(k11 * k22 - k12 * k12, dt(0)))
     nngp = dt(2 * a * a / math.pi) * xp.arctan2(q * k12, root) + dt(c * c)
     return nngp, (dt(4 * a * a * b * b / math.pi) / root if want_dot else None)
 
@@ -39,7 +41,7 @@ def erf_scalar(k11, k12, k22, prm, T):
     """One entry ``(E[phi phi], E[phi' phi'])`` of the Erf dual, ``prm = (a, b, c)``."""
     a, b, c = T(prm[0]), T(prm[1]), T(prm[2])
     q = T(2.0) * b * b
-    root = math.sqrt((T(1.0) + q * k11) * (T(1.0) + q * k22) - (q * k12) * (q * k12))
+    root = math.sqrt(T(1.0) + q * (k11 + k22) + q * q * max(k11 * k22 - k12 * k12, T(0.0)))
     nngp = a * a * T(2.0 / math.pi) * atan2_signed(q * k12, root, T) + c * c
     return nngp, a * a * b * b * T(4.0 / math.pi) / root
 

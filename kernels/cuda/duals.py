@@ -53,6 +53,9 @@ def dual_dev(act, k11, k12, k22):
         return act[2] * r + dot * k12, dot
     if kind == 2.0:
         q1 = act[2]
-        root = math.sqrt((act[5] + q1 * k11) * (act[5] + q1 * k22) - (q1 * k12) * (q1 * k12))
+        det = k11 * k22 - k12 * k12   # clamped: the expanded product cancels in float32
+        if det < act[5] - act[5]:
+            det = act[5] - act[5]
+        root = math.sqrt(act[5] + q1 * (k11 + k22) + q1 * q1 * det)
         return act[1] * math.atan2(q1 * k12, root) + act[3], act[4] / root
     return k12, act[5]

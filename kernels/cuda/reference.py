@@ -96,7 +96,8 @@ def erf_dual(xp, k11, k12, k22, a, b, c):
     """
     dt = k12.dtype.type
     b2 = dt(b * b)
-    root = xp.sqrt((1 + 2 * b2 * k11) * (1 + 2 * b2 * k22) - 4 * b2 * b2 * k12 * k12)
+    root = xp.sqrt(1 + 2 * b2 * (k11 + k22)
+                   + 4 * b2 * b2 * xp.maximum(k11 * k22 - k12 * k12, k12.dtype.type(0)))
     nngp = dt(a * a * 2 / math.pi) * xp.arctan2(2 * b2 * k12, root) + dt(c * c)
     return nngp, dt(a * a * b * b * 4 / math.pi) / root
 
