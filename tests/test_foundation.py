@@ -96,3 +96,30 @@ def test_init_accepts_seed_and_generator(x_fc):
     np.testing.assert_array_equal(p1[0][0], p2[0][0])
     with pytest.raises(TypeError, match="rng"):
         init_fn("seed", x_fc[0].shape)
+
+
+def test_same_batch_twice_is_the_symmetric_case(x_fc):
+    """kernel_fn(x, x) is kernel_fn(x) (NT's x1_is_x2), and the self-diagonal is exact."""
+    net = stax.serial(stax.Dense(8), stax.Relu(), stax.Dense(8), stax.Sign(), stax.Dense(1))
+    a, b = net.kernel_fn(x_fc[0], np.array(x_fc[0])), net.kernel_fn(x_fc[0])
+    assert a.x1_is_x2
+    np.testing.assert_array_equal(a.ntk, b.ntk)
+    k_in = stax.Dense(3).kernel_fn(x_fc[0])
+    np.testing.assert_array_equal(np.diag(k_in.nngp), k_in.cov1)
+
+
+def test_fan_in_sum_refuses_broadcasting():
+    _, apply_fn, _ = stax.serial(stax.FanOut(2), stax.parallel(stax.Dense(3), stax.Dense(1)),
+                                 stax.FanInSum())
+    params = ((), ((np.ones((4, 3)), None), (np.ones((4, 1)), None)), ())
+    with pytest.raises(ValueError, match="FanInSum: all branches must have the same shape"):
+        apply_fn(params, np.ones((2, 4)))
+
+
+def test_dropout_layers_in_serial_draw_independent_masks():
+    net = stax.serial(stax.Dropout(0.5), stax.Dropout(0.5))
+    _, params = net.init_fn(0, (1, 4000))
+    y = net.apply_fn(params, np.ones((1, 4000)), rng=7)
+    # independent masks keep a unit with probability 1/4 (then scaled by 4); shared ones 1/2
+    kept = np.mean(y != 0)
+    assert abs(kept - 0.25) < 0.03, kept

@@ -56,12 +56,14 @@ def _self_cov(x, diagonal_spatial):
 def inputs_to_kernel(x1, x2, *, diagonal_spatial, compute_ntk, batch_axis=0, channel_axis=-1):
     """Build the input ``Kernel`` of a network from raw inputs ``x1`` and ``x2``."""
     x1 = canonical_inputs(x1, "x1", batch_axis, channel_axis)
-    x1_is_x2 = x2 is None
-    if not x1_is_x2:
+    if x2 is not None:
         x2 = canonical_inputs(x2, "x2", batch_axis, channel_axis)
         if x2.shape[1:] != x1.shape[1:]:
             raise ValueError("kernel_fn: `x1` and `x2` must have the same shape apart from the "
                              f"batch axis; got {tuple(x1.shape)} and {tuple(x2.shape)}.")
+        if x2 is x1 or (x2.shape == x1.shape and bool(get_xp(x1, x2).array_equal(x1, x2))):
+            x2 = None   # the same batch twice: as NT, the symmetric case (x1_is_x2)
+    x1_is_x2 = x2 is None
     xp = get_xp(x1, x2)
     dtype = result_dtype(x1, x2)
     x1 = x1.astype(dtype, copy=False)
@@ -72,8 +74,14 @@ def inputs_to_kernel(x1, x2, *, diagonal_spatial, compute_ntk, batch_axis=0, cha
         nngp = (x1 @ x2.T) / x1.shape[-1]
     else:
         nngp = xp.einsum(_outer_einsum(n_spatial, diagonal_spatial), x1, x2) / x1.shape[-1]
-    cov1 = _self_cov(x1, diagonal_spatial)
-    cov2 = None if x1_is_x2 else _self_cov(x2, diagonal_spatial)
+    if x1_is_x2:
+        # cov1 is the batch diagonal of nngp itself, bit for bit: then k11 k22 - k12^2 is
+        # exactly 0 on the diagonal and kinked duals (ReLU, Sign) see an exact correlation 1.
+        cov1 = xp.einsum("ii...->i...", nngp).copy()
+        cov2 = None
+    else:
+        cov1 = _self_cov(x1, diagonal_spatial)
+        cov2 = _self_cov(x2, diagonal_spatial)
     ntk = xp.zeros_like(nngp) if compute_ntk else None
     return Kernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2,
                   shape1=tuple(x1.shape), shape2=tuple(x2.shape), x1_is_x2=x1_is_x2,

@@ -21,6 +21,15 @@ def _child_rngs(rng, n):
     return [np.random.default_rng(s) for s in rng.integers(0, 2**63 - 1, size=n)]
 
 
+def _split_rng_kwargs(kwargs, n):
+    """Per-layer keyword arguments: an ``rng`` (for Dropout) is split into ``n`` independent
+    generators, as NT splits its key, so two Dropout layers never share a mask."""
+    if kwargs.get("rng") is None:
+        return [kwargs] * n
+    from .layer import as_generator
+    return [dict(kwargs, rng=r) for r in _child_rngs(as_generator(kwargs["rng"]), n)]
+
+
 def match_form(k, need_full, layer):
     """Give ``layer`` the spatial form it needs: full -> diagonal is a cheap view."""
     if isinstance(k, list):
@@ -59,15 +68,15 @@ class Serial(Layer):
 
     def apply(self, params, x, **kwargs):
         _check_params(self, params, len(self.layers))
-        for l, p in zip(self.layers, params):
-            x = l.apply(p, x, **kwargs)
+        for l, p, kw in zip(self.layers, params, _split_rng_kwargs(kwargs, len(self.layers))):
+            x = l.apply(p, x, **kw)
         return x
 
     def forward(self, params, x, **kwargs):
         _check_params(self, params, len(self.layers))
         caches = []
-        for l, p in zip(self.layers, params):
-            x, c = l.forward(p, x, **kwargs)
+        for l, p, kw in zip(self.layers, params, _split_rng_kwargs(kwargs, len(self.layers))):
+            x, c = l.forward(p, x, **kw)
             caches.append(c)
         return x, caches
 
@@ -134,11 +143,13 @@ class Parallel(Layer):
 
     def apply(self, params, x, **kwargs):
         self._check_n(x, "inputs")
-        return [l.apply(p, xi, **kwargs) for l, p, xi in zip(self.layers, params, x)]
+        kws = _split_rng_kwargs(kwargs, len(self.layers))
+        return [l.apply(p, xi, **kw) for l, p, xi, kw in zip(self.layers, params, x, kws)]
 
     def forward(self, params, x, **kwargs):
         self._check_n(x, "inputs")
-        out = [l.forward(p, xi, **kwargs) for l, p, xi in zip(self.layers, params, x)]
+        kws = _split_rng_kwargs(kwargs, len(self.layers))
+        out = [l.forward(p, xi, **kw) for l, p, xi, kw in zip(self.layers, params, x, kws)]
         return [o[0] for o in out], [o[1] for o in out]
 
     def backward(self, params, cache, ct):
@@ -205,6 +216,7 @@ class FanInSum(_FanIn):
 
     def apply(self, params, x, **kwargs):
         self._check_list(x, "inputs")
+        self.output_shape([tuple(xi.shape) for xi in x])   # no silent broadcasting
         return sum(x[1:], x[0])
 
     def forward(self, params, x, **kwargs):

@@ -41,6 +41,10 @@ class Dense(Layer):
         self.parameterization, self.s = parameterization, tuple(s)
         self.name = f"Dense({self.out_dim})"
 
+    def input_axes(self):
+        """Raw inputs are read with this layer's batch and channel axes (as NT)."""
+        return (self.batch_axis, self.channel_axis)
+
     # -- shapes and parameters -------------------------------------------------------------
     def _out_width(self):
         return self.out_dim * (self.s[1] if self.parameterization == "standard" else 1)
