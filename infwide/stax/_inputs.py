@@ -13,7 +13,7 @@ import numpy as np
 from ..backend import as_array, check_finite, get_xp, result_dtype
 from ..kernel import Kernel
 
-__all__ = ["inputs_to_kernel", "canonical_inputs"]
+__all__ = ["inputs_to_kernel", "canonical_inputs", "same_batch_as_none"]
 
 
 def canonical_inputs(x, name, batch_axis=0, channel_axis=-1):
@@ -53,6 +53,19 @@ def _self_cov(x, diagonal_spatial):
     return xp.einsum(f"a{sp1}z,a{sp2}z->a{out}", x, x) / x.shape[-1]
 
 
+def same_batch_as_none(x1, x2):
+    """``None`` when ``x2`` is ``x1`` or equal to it element for element (NT's ``x1_is_x2``:
+    the symmetric case, computed once), else ``x2``."""
+    if x2 is None or x2 is x1:
+        return None
+    if getattr(x1, "shape", None) == getattr(x2, "shape", None) and \
+            getattr(x1, "dtype", None) == getattr(x2, "dtype", None):
+        xp = get_xp(x1, x2)
+        if bool(xp.array_equal(as_array(x1, "x1"), as_array(x2, "x2"))):
+            return None
+    return x2
+
+
 def inputs_to_kernel(x1, x2, *, diagonal_spatial, compute_ntk, batch_axis=0, channel_axis=-1):
     """Build the input ``Kernel`` of a network from raw inputs ``x1`` and ``x2``."""
     x1 = canonical_inputs(x1, "x1", batch_axis, channel_axis)
@@ -61,8 +74,6 @@ def inputs_to_kernel(x1, x2, *, diagonal_spatial, compute_ntk, batch_axis=0, cha
         if x2.shape[1:] != x1.shape[1:]:
             raise ValueError("kernel_fn: `x1` and `x2` must have the same shape apart from the "
                              f"batch axis; got {tuple(x1.shape)} and {tuple(x2.shape)}.")
-        if x2 is x1 or (x2.shape == x1.shape and bool(get_xp(x1, x2).array_equal(x1, x2))):
-            x2 = None   # the same batch twice: as NT, the symmetric case (x1_is_x2)
     x1_is_x2 = x2 is None
     xp = get_xp(x1, x2)
     dtype = result_dtype(x1, x2)

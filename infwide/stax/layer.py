@@ -31,7 +31,7 @@ from ..backend import as_array, result_dtype
 from ..device import on_gpu, params_to_device, restore, result_kind
 from ..guards import check_memory, check_result
 from ..kernel import Kernel
-from ._inputs import canonical_inputs, inputs_to_kernel
+from ._inputs import canonical_inputs, inputs_to_kernel, same_batch_as_none
 
 __all__ = ["Layer", "as_generator", "VALID_GETS"]
 
@@ -121,6 +121,7 @@ class Layer:
             k = x1
             out_full = not k.diagonal_spatial
         else:
+            x2 = same_batch_as_none(x1, x2)
             ba, ca = self.input_axes() or (0, -1)   # the raw inputs' layout (e.g. NCHW convs)
             canonical_inputs(x1, "x1", ba, ca)
             out_shape = self.output_shape(tuple(as_array(x1, "x1").shape))
