@@ -70,10 +70,12 @@ def check_result(layer, k_in, k_out, kernel_call):
         raise PrecisionError(_message(layer, k_out, bad, where))
     if k_out.nngp.dtype == np.float32 and k_in.nngp.size and \
             bool((xp.abs(k_in.nngp) > 0).any()) and not bool((xp.abs(k_out.nngp) > 0).any()):
+        where = _first_bad_layer(layer, k_in, kernel_call, _all_zero)
+        loc = f" at {where}" if where else ""
         raise PrecisionError(
-            f"{layer.name}: the float32 kernel underflowed to zero although the inputs are not "
-            "zero (the variances shrank below float32's smallest number, e.g. small W_std over "
-            "many layers); compute in float64 (x.astype(numpy.float64)).")
+            f"{layer.name}: the float32 kernel underflowed to zero{loc} although the inputs are "
+            "not zero (the variances shrank below float32's smallest number, e.g. small W_std "
+            "over many layers); compute in float64 (x.astype(numpy.float64)).")
 
 
 def _message(layer, k_out, bad, where):
@@ -88,8 +90,17 @@ def _message(layer, k_out, bad, where):
             "Reduce W_std or rescale the inputs.")
 
 
-def _first_bad_layer(layer, k, kernel_call):
-    """Replay a serial network layer by layer; the name of the first non-finite layer."""
+def _not_finite(m):
+    return not bool(_xp(m).isfinite(m).all())
+
+
+def _all_zero(m):
+    return not bool((_xp(m).abs(m) > 0).any())
+
+
+def _first_bad_layer(layer, k, kernel_call, is_bad=_not_finite):
+    """Replay a serial network layer by layer; "layer i (name)" of the first whose nngp, ntk
+    or cov1 ``is_bad`` (not finite, by default), counting from 0 in ``layer.layers``."""
     layers = getattr(layer, "layers", None)
     if layers is None:
         return None
@@ -97,13 +108,18 @@ def _first_bad_layer(layer, k, kernel_call):
         reqs = layer.requirements(not k.diagonal_spatial) if hasattr(layer, "requirements") \
             else [False] * len(layers)
         from .stax.combinators import match_form
-        for sub, req in zip(layers, reqs):
-            k = kernel_call(sub, match_form(k, sub.input_needs_full(req), sub), req)
-            for m in (k.nngp, k.ntk, k.cov1):
-                if m is not None and not bool(_xp(m).isfinite(m).all()):
-                    return f"layer {sub.name}"
+        with np.errstate(all="ignore"):   # the replay re-runs what already warned once
+            return _replay(layers, reqs, k, kernel_call, is_bad, match_form)
     except Exception:   # the diagnosis must never hide the original problem
         return None
+
+
+def _replay(layers, reqs, k, kernel_call, is_bad, match_form):
+    for i, (sub, req) in enumerate(zip(layers, reqs)):
+        k = kernel_call(sub, match_form(k, sub.input_needs_full(req), sub), req)
+        for m in (k.nngp, k.ntk, k.cov1) if is_bad is _not_finite else (k.nngp,):
+            if m is not None and m.size and is_bad(m):
+                return f"layer {i} ({sub.name})"
     return None
 
 
