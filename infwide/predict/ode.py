@@ -189,7 +189,7 @@ class GradientDescent:
             out[np.inf] = self._to_convergence(rhs, start, out[start])
         return np.stack([out[float(tk)] for tk in tau])
 
-    def _to_convergence(self, rhs, t0, s0, max_doublings=100):
+    def _to_convergence(self, rhs, t0, s0, max_doublings=40):
         """Integrate (LSODA) over doubling windows until the state stops changing."""
         from scipy.integrate import solve_ivp
         s, t, step = s0, t0, max(1.0, t0)
