@@ -11,7 +11,6 @@ import numpy as np
 
 from ..kernels.forms import full_to_diagonal
 from ..backend import get_xp
-from ..kernel import Kernel
 from ._inputs import same_batch_as_none
 from .layer import Layer
 
@@ -117,8 +116,9 @@ class Serial(Layer):
         # A leading run of fusable spatial layers reads the raw images (the planner returns
         # None when it does not apply: GPU arrays, a Kernel as x1, fusion off, ...).
         from ._fusion import kernel_from_inputs
-        if not isinstance(x1, Kernel):
-            x2 = same_batch_as_none(x1, x2)
+        if not (isinstance(x1, np.ndarray) and (x2 is None or isinstance(x2, np.ndarray))):
+            return Layer.kernel_fn(self, x1, x2, get, **kwargs)   # device arrays, Kernels, ...
+        x2 = same_batch_as_none(x1, x2)
         out = kernel_from_inputs(self, x1, x2, get, **kwargs)
         return Layer.kernel_fn(self, x1, x2, get, **kwargs) if out is None else out
 
