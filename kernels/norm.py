@@ -43,14 +43,16 @@ def layer_norm_pair(xp, mat, v1, v2, full):
     """``mat[i, j, s, s'] / sqrt(v1[i, s] v2[j, s'])`` (``None`` passes through)."""
     if mat is None:
         return None
-    return mat / xp.sqrt(_side(v1, full, 1) * _side(v2, full, 2))
+    # sqrt of each side, not of the product: v1 v2 overflows float32 from v ~ 2e19 (inf, and
+    # the kernel silently became 0) although the normalised result is of order 1.
+    return mat / (xp.sqrt(_side(v1, full, 1)) * xp.sqrt(_side(v2, full, 2)))
 
 
 def layer_norm_self(xp, cov, v, full):
     """``cov[i, s, s'] / sqrt(v[i, s] v[i, s'])`` for a per-input covariance."""
     if cov is None:
         return None
-    return cov / xp.sqrt(_side(v, full, "l") * _side(v, full, "r"))
+    return cov / (xp.sqrt(_side(v, full, "l")) * xp.sqrt(_side(v, full, "r")))
 
 
 def _spatial_diagonal_index(xp, sizes, n_batch, batch_index):
