@@ -202,14 +202,15 @@ class TrainFactors:
         return numerical_tol(self.n, dtype, scale)
 
     def _message(self, lam_min, lam_max, what):
-        reg = suggest_diag_reg(lam_min, lam_max, self.reg_abs or 0.0, self.mean_diag or 0.0,
-                               self.n, self.eps, self.absolute_scale)
+        reg, absolute = suggest_diag_reg(lam_min, lam_max, self.reg_abs or 0.0,
+                                         self.mean_diag or 0.0, self.n, self.eps,
+                                         self.absolute_scale)
         hint = "" if self.factor_dtype == np.float64 else " or factor_dtype=np.float64"
         return (f"{self.where}: {self.name} (with diag_reg={self.diag_reg:g}, "
                 f"diag_reg_absolute_scale={self.absolute_scale}) {what}: its smallest eigenvalue "
                 f"is {lam_min:.4g} (largest {lam_max:.4g}, rounding level "
                 f"{self.tol(lam_min, lam_max):.3g}). Pass diag_reg={reg:g} "
-                f"(diag_reg_absolute_scale={self.absolute_scale}){hint} to fix it.")
+                f"(diag_reg_absolute_scale={absolute}){hint} to fix it.")
 
 
 class FactorSet:

@@ -104,14 +104,16 @@ def _round_up(x):
 
 
 def suggest_diag_reg(lam_min, lam_max, reg_abs, mean_diag, n, eps, absolute_scale):
-    """A ``diag_reg`` value that lifts the smallest eigenvalue clear of rounding.
+    """``(diag_reg, absolute_scale)`` that lift the smallest eigenvalue clear of rounding.
 
     ``lam_min``/``lam_max`` are the extreme eigenvalues of the regularised kernel, ``reg_abs``
     the absolute regulariser already added, ``mean_diag`` the mean diagonal of the kernel,
     ``eps`` the relevant machine epsilon. The target is ``lam_min + extra >= 100 n eps |lam|``.
+    A relative suggestion is given in relative units, unless the mean diagonal is not
+    positive (then no relative value can help, and an absolute one is given).
     """
     target = 100 * n * eps * max(abs(lam_max), abs(lam_min), 1e-300)
     total = reg_abs + max(target - lam_min, 0.0)
-    if absolute_scale:
-        return _round_up(total)
-    return _round_up(total / mean_diag) if mean_diag > 0 else float("nan")
+    if absolute_scale or mean_diag <= 0:
+        return _round_up(total), True
+    return _round_up(total / mean_diag), False
