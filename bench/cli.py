@@ -91,6 +91,10 @@ def build_parser():
     p.add_argument("--name", default="latest", help="results file name in bench/results/")
     p.add_argument("--results-dir", default=RESULTS)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--outputs-dir", help="keep inputs and kernels (.npy) here (default: a "
+                                         "temporary folder, deleted)")
+    p.add_argument("--inline", action="store_true",
+                   help="run infwide in this process (quick checks; peak memory not isolated)")
     return p
 
 

@@ -10,20 +10,15 @@ each waited for with ``block_until_ready``. Outputs are saved as .npy for the co
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
 import numpy as np
 
-from . import data, workloads
+from . import data, memory, workloads
 from .build import build
 
 __all__ = ["main"]
-
-
-def _rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _ready(tree):
@@ -58,19 +53,23 @@ def run(args):
     import neural_tangents as nt
     w = workloads.get(args.workload)
     x = data.load_inputs(json.loads(args.inputs), dtype)
-    rss0 = _rss_mb()
+    rss0 = memory.current_mb()
     call = _call(w, build(nt.stax, w.spec), x, dtype)
     result = {"impl": "neural_tangents", "version": nt.__version__, "jax": jax.__version__,
               "workload": w.name, "dtype": dtype.name, "rss_after_import_mb": rss0}
     t0 = time.perf_counter()
     out = call()
     result["first_call_s"] = time.perf_counter() - t0
+    result["peak_first_call_mb"] = memory.peak_mb()
+    steady = memory.reset_peak()
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         out = call()
         times.append(time.perf_counter() - t0)
-    result.update(times_s=times, median_s=float(np.median(times)), peak_rss_mb=_rss_mb())
+    result.update(times_s=times, median_s=float(np.median(times)),
+                  peak_rss_mb=max(result["peak_first_call_mb"], memory.peak_mb()),
+                  peak_timed_mb=memory.peak_mb() if steady else None)
     result["outputs"] = {}
     for name, arr in _arrays(w, out).items():
         path = os.path.join(args.out, f"{name}.npy")

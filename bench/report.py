@@ -16,7 +16,9 @@ def _ms(r):
 
 
 def _mb(r):
-    return f"{r['peak_rss_mb']:,.0f}" if r and "peak_rss_mb" in r else "-"
+    if not r or "peak_rss_mb" not in r:
+        return "-"
+    return f"{r.get('peak_timed_mb') or r['peak_rss_mb']:,.0f}"
 
 
 def _diff(row):

@@ -44,6 +44,16 @@ def run_worker(python, module, args, threads, nt=False, timeout=None):
     return {"error": (proc.stderr or proc.stdout)[-2000:], "returncode": proc.returncode}
 
 
+def _inline(args):
+    """Run the infwide worker in this process (tests: no interpreter start-up per run; peak
+    memory is then the whole process's)."""
+    from . import worker
+    try:
+        return worker.run(worker.build_parser().parse_args(args))
+    except Exception as e:   # reported in the results like a failed subprocess
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
 def compare(ours, theirs):
     """Largest relative difference (to the largest entry of NT's) per output array."""
     out = {}
@@ -75,6 +85,9 @@ def run_workload(name, dtypes, opts, log=print):
     shape = workloads.input_shape(w, size)
     rows = []
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        if getattr(opts, "outputs_dir", None):   # keep inputs and outputs
+            tmp = os.path.join(opts.outputs_dir, name)
+            os.makedirs(tmp, exist_ok=True)
         files = data.make_inputs(w, size, n, n_test, shape, tmp)
         for dtype in dtypes:
             row = {"workload": name, "dtype": dtype, "n": n, "n_test": n_test,
@@ -83,14 +96,15 @@ def run_workload(name, dtypes, opts, log=print):
             args = ["--workload", name, "--dtype", dtype, "--inputs", json.dumps(files),
                     "--repeats", str(opts.repeats)]
             out = os.path.join(tmp, f"infwide-{dtype}")
-            os.makedirs(out)
+            os.makedirs(out, exist_ok=True)
             log(f"  {name} {dtype}: infwide (n={n}) ...")
-            row["infwide"] = run_worker(sys.executable, "bench.worker",
-                                        args + ["--out", out] + (["--check"] if opts.check else []),
-                                        opts.threads, timeout=opts.timeout)
+            wargs = args + ["--out", out] + (["--check"] if opts.check else [])
+            row["infwide"] = _inline(wargs) if opts.inline else \
+                run_worker(sys.executable, "bench.worker", wargs, opts.threads,
+                           timeout=opts.timeout)
             if opts.nt_python:
                 out_nt = os.path.join(tmp, f"nt-{dtype}")
-                os.makedirs(out_nt)
+                os.makedirs(out_nt, exist_ok=True)
                 log(f"  {name} {dtype}: neural_tangents ...")
                 nt_args = args[:-1] + [str(opts.nt_repeats or opts.repeats), "--out", out_nt]
                 row["nt"] = run_worker(opts.nt_python, "bench.nt_worker", nt_args, opts.threads,

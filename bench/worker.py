@@ -6,18 +6,17 @@ Order: check the fused kernel against the reference recursions (the layers' own 
 methods, ``INFWIDE_FUSION`` off) on the first ``n_check`` inputs (a fast wrong kernel is not
 a result), one warm-up call at full size (JIT compilation), then ``repeats`` timed calls.
 The last result is saved as .npy for the side-by-side comparison with Neural Tangents.
-Peak memory is this process's ``ru_maxrss``.
+Peak memory: ``bench.memory`` (VmHWM of this process: whole run, and timed calls alone).
 """
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
 import numpy as np
 
-from . import data, workloads
+from . import data, memory, workloads
 from .build import build
 
 __all__ = ["main"]
@@ -26,10 +25,6 @@ __all__ = ["main"]
 #: reference kernels: rounding, plus ~sqrt(eps) on the NTK entries of an image with itself
 #: (theta = atan2(sqrt(k11 k22 - k12^2), k12) at k12 ~ k11 = k22: see tests/test_fused_engine).
 CHECK_TOL = {"float32": 1e-3, "float64": 1e-7}
-
-
-def _rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _rel(a, b):
@@ -43,7 +38,9 @@ def _kernel_call(net, x):
 
 def _predict_call(net, x, dtype):
     from infwide import predict
-    fn = predict.gradient_descent_mse_ensemble(net.kernel_fn, x["x"], x["y"], diag_reg=1e-4)
+    # Factorisations in the kernels' own precision, as Neural Tangents does (matched precision).
+    fn = predict.gradient_descent_mse_ensemble(net.kernel_fn, x["x"], x["y"], diag_reg=1e-4,
+                                               factor_dtype=dtype)
     ts = np.logspace(-1, 3, 20).astype(dtype)
     return lambda: fn(t=ts, x_test=x["x_test"], get="ntk", compute_cov=True)
 
@@ -78,7 +75,7 @@ def run(args):
     dtype = np.dtype(args.dtype)
     files = json.loads(args.inputs)
     x = data.load_inputs(files, dtype)
-    rss0 = _rss_mb()
+    rss0 = memory.current_mb()
     net = build(stax, w.spec)
     result = {"impl": "infwide", "version": infwide.__version__, "workload": w.name,
               "dtype": dtype.name, "rss_after_import_mb": rss0}
@@ -88,12 +85,16 @@ def run(args):
     t0 = time.perf_counter()
     out = call()
     result["first_call_s"] = time.perf_counter() - t0
+    result["peak_first_call_mb"] = memory.peak_mb()
+    steady = memory.reset_peak()
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         out = call()
         times.append(time.perf_counter() - t0)
-    result.update(times_s=times, median_s=float(np.median(times)), peak_rss_mb=_rss_mb())
+    result.update(times_s=times, median_s=float(np.median(times)),
+                  peak_rss_mb=max(result["peak_first_call_mb"], memory.peak_mb()),
+                  peak_timed_mb=memory.peak_mb() if steady else None)
     result["outputs"] = {}
     for name, arr in _arrays(w, out).items():
         path = os.path.join(args.out, f"{name}.npy")
@@ -102,7 +103,7 @@ def run(args):
     return result
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(prog="python -m bench.worker")
     p.add_argument("--workload", required=True)
     p.add_argument("--dtype", default="float32")
@@ -110,8 +111,11 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--check", action="store_true")
-    args = p.parse_args(argv)
-    result = run(args)
+    return p
+
+
+def main(argv=None):
+    result = run(build_parser().parse_args(argv))
     print("RESULT " + json.dumps(result))
     return 0
 

@@ -10,7 +10,7 @@ import sys
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS = ["kernel", "classify"]
+COMMANDS = ["kernel", "classify", "bench"]
 
 
 def build_parser():
