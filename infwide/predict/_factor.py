@@ -67,7 +67,7 @@ class TrainFactors:
         self.diag_reg = float(diag_reg)
         self.absolute_scale = bool(absolute_scale)
         self.factor_dtype = as_factor_dtype(factor_dtype)
-        k2 = kernel_2d(self.xp, kernel)
+        k2 = kernel_2d(kernel)
         if k2.shape[0] != k2.shape[1]:
             raise ValueError(f"{where}: {name} must be square once flattened (shape "
                              f"(N, N, ...) in NT's zipped layout); got shape {tuple(kernel.shape)}.")
@@ -81,7 +81,7 @@ class TrainFactors:
     def working_copy(self, regularise=True):
         """A fresh C-ordered ``(n, n)`` copy in ``factor_dtype`` (checked once), plus ``r I``."""
         xp = self.xp
-        k2 = kernel_2d(xp, self.kernel)
+        k2 = kernel_2d(self.kernel)
         fresh = k2 is not self.kernel and not xp.may_share_memory(k2, self.kernel)
         if fresh and k2.dtype == self.factor_dtype and k2.flags.c_contiguous:
             w = k2

@@ -12,6 +12,8 @@ All linear algebra happens on 2-D views: kernels as ``(rows1, rows2)`` matrices
 """
 import math
 
+from ..backend import get_xp
+
 __all__ = ["canonical_axes", "Layout", "kernel_2d", "zip_2d", "kernel_row_shapes"]
 
 
@@ -74,11 +76,12 @@ def kernel_row_shapes(k):
     return tuple(k.shape[0::2]), tuple(k.shape[1::2])
 
 
-def kernel_2d(xp, k):
+def kernel_2d(k):
     """NT's ``make_2d``: ``(A1, A2, B1, B2, ...)`` -> ``(A1*B1*..., A2*B2*...)``.
 
     A 2-D kernel is returned as it is (no copy; a ``numpy.memmap`` stays a memmap).
     """
+    xp = get_xp(k)
     if k.ndim == 2:
         return k
     if k.ndim % 2:

@@ -234,19 +234,19 @@ class GradientDescentMSEEnsemble:
         (n, c), n_t = z.shape, tau.shape[0]
         h = inv_weights(xp, lam, tau, size)  # (T, n)
         hz = (h.T[:, :, None] * z[:, None, :]).reshape(n, -1)  # (n, T*c)
-        k2 = xp.asarray(kernel_2d(xp, k_td[g]), dtype=lam.dtype)
+        k2 = xp.asarray(kernel_2d(k_td[g]), dtype=lam.dtype)
         m = k2.shape[0]
         a = k2 @ vec if (compute_cov or m < n_t * c) else None
         mean = (a @ hz if a is not None else k2 @ (vec @ hz)).reshape(m, n_t, c)
         mean = xp.moveaxis(mean, 0, 1)
         if not compute_cov:
             return mean, None
-        k_tt2 = xp.asarray(kernel_2d(xp, k_tt), dtype=lam.dtype)
+        k_tt2 = xp.asarray(kernel_2d(k_tt), dtype=lam.dtype)
         if g == "nngp":
             s = xp.sqrt(inv_weights(xp, lam, 2 * tau, size))
             cov = xp.stack([k_tt2 - _gram(a * s_t[None, :]) for s_t in s])
             return mean, cov
-        b = xp.asarray(kernel_2d(xp, k_td["nngp"]), dtype=lam.dtype) @ vec
+        b = xp.asarray(kernel_2d(k_td["nngp"]), dtype=lam.dtype) @ vec
         return mean, self._ntk_test_cov(xp, a, b, h, k_tt2)
 
     def _ntk_test_cov(self, xp, a, b, h, k_tt2):

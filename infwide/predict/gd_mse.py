@@ -108,7 +108,7 @@ class GradientDescentMSE:
         fdt = self.factors.factor_dtype
         rhs = (0 if f0 is None else f0) - self.y
         rhs = lay.to_2d(xp, xp.broadcast_to(rhs, self.y.shape)).astype(fdt)
-        k_td2 = None if k_td is None else xp.asarray(kernel_2d(xp, k_td), dtype=fdt)
+        k_td2 = None if k_td is None else xp.asarray(kernel_2d(k_td), dtype=fdt)
         if t is None:
             d_train, d_test, lead = None, self._solve_inf(rhs, k_td2), ()
         else:

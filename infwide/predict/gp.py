@@ -116,7 +116,7 @@ class GPInference:
         k_td = _checked(kernel_attr(k_test_train, k, "k_test_train", _WHERE), "k_test_train")
         rows = check_test_kernel(k_td, lay, "k_test_train", _WHERE)
         fdt = self.factor_dtype
-        k_td2 = xp.asarray(kernel_2d(xp, k_td), dtype=fdt)
+        k_td2 = xp.asarray(kernel_2d(k_td), dtype=fdt)
         dtype = out_dtype(k_dd, self.y, k_td)
         mean = lay.from_2d(xp, k_td2 @ self.alpha(k), (), rows).astype(dtype)
         check_output(xp, mean, "posterior mean", _WHERE)
@@ -125,7 +125,7 @@ class GPInference:
         g_init = "ntk" if g == "ntkgp" else "nngp"
         k_tt = _checked(kernel_attr(k_test_test, g_init, "k_test_test", _WHERE), "k_test_test")
         check_test_kernel(k_tt, lay, "k_test_test", _WHERE, test_rows=rows)
-        k_tt2 = xp.asarray(kernel_2d(xp, k_tt), dtype=fdt)
+        k_tt2 = xp.asarray(kernel_2d(k_tt), dtype=fdt)
         if g == "ntk":
             cov = self._ntk_cov(k_td2, k_test_train, k_tt2)
         else:
@@ -146,11 +146,11 @@ class GPInference:
         fdt = self.factor_dtype
         nngp_dd = self.train_kernel("nngp")
         check_finite(nngp_dd, "k_train_train.nngp", _WHERE)
-        nngp_dd2 = xp.asarray(kernel_2d(xp, nngp_dd), dtype=fdt)
+        nngp_dd2 = xp.asarray(kernel_2d(nngp_dd), dtype=fdt)
         nngp_td = _checked(kernel_attr(k_test_train, "nngp", "k_test_train", _WHERE),
                            "k_test_train.nngp")
         check_test_kernel(nngp_td, self.layout, "k_test_train", _WHERE)
-        nngp_td2 = xp.asarray(kernel_2d(xp, nngp_td), dtype=fdt)
+        nngp_td2 = xp.asarray(kernel_2d(nngp_td), dtype=fdt)
         term = self.factors["ntk"].solve(ntk_td2.T)  # (n, m)
         cross = term.T @ nngp_td2.T
         return k_tt2 + term.T @ (nngp_dd2 @ term) - cross - cross.T

@@ -154,7 +154,7 @@ class GradientDescent:
             k_td = array_arg(k_test_train, "k_test_train", _WHERE)
             rows = check_test_kernel(k_td, self.layout, "k_test_train", _WHERE)
             st["rows"], st["test_shape"] = rows, self.layout.fx_shape(rows)
-            st["k_td2"] = self.xp.asarray(kernel_2d(get_xp(k_td), k_td), dtype=np.float64)
+            st["k_td2"] = self.xp.asarray(kernel_2d(k_td), dtype=np.float64)
             st["g"] = self._host(fx_test_0, st["test_shape"], "fx_test_0")
             st["gq"] = None if self.m is None else self._host(q_test0, st["test_shape"],
                                                                "qx_test")
