@@ -10,7 +10,7 @@ import sys
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS = ["kernel", "classify", "bench"]
+COMMANDS = ["kernel", "classify", "bench", "demo"]
 
 
 def build_parser():

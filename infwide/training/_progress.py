@@ -34,7 +34,8 @@ class _Silent:
 
 
 def make_progress(progress, total, desc):
-    """``progress``: False/None (silent), True (tqdm if installed, else plain lines), 'lines'
+    """``progress``: False/None (silent), True (a tqdm bar if tqdm is installed and stderr is a
+    terminal, else plain lines), 'lines'
     (always plain lines) or an object with ``update(n)`` and ``close()`` (used as is)."""
     if progress is None or progress is False:
         return _Silent()
@@ -44,6 +45,8 @@ def make_progress(progress, total, desc):
         try:
             from tqdm.auto import tqdm
         except ImportError:
+            return _Lines(total, desc, sys.stderr)
+        if not sys.stderr.isatty():  # a bar redrawn into a log file is noise: plain lines
             return _Lines(total, desc, sys.stderr)
         return tqdm(total=total, desc=desc, leave=False)
     if progress == "lines":
