@@ -19,6 +19,7 @@ import collections
 import numpy as np
 
 from ..backend import check_finite, get_xp
+from ..device import params_to_device, restore, result_kind
 from ..training._tree import check_params
 from ..training.grad import as_layer, input_shape, prepare_inputs
 from . import _tape
@@ -61,7 +62,7 @@ class _Empirical:
         x1 = _check_x(x1, "x1", self.where)
         x2 = None if x2 is None else _check_x(x2, "x2", self.where)
         check_params(self.layer, params, input_shape(x1), self.where)
-        return x1, x2
+        return x1, x2, params_to_device(params, x1)
 
     def nngp(self, y1s, y2s):
         out = []
@@ -96,7 +97,7 @@ class _Empirical:
 
     def compute(self, x1, x2, params, names, kwargs):
         """``{name: kernel}`` for the requested ``names``, one forward pass per input batch."""
-        x1, x2 = self.inputs(x1, x2, params)
+        x1, x2, params = self.inputs(x1, x2, params)
         want_ntk = "ntk" in names
         if want_ntk:
             y1, t1 = _tape.record(self.layer, params, x1, kwargs)
@@ -156,7 +157,8 @@ class _KernelFn(_Empirical):
         if params is None:
             raise TypeError(f"{self.where}: `params` is required (the parameters from the "
                             "network's init_fn).")
-        out = self.compute(x1, x2, params, names, apply_fn_kwargs)
+        kind = result_kind(x1, x2)  # the device policy: results as the input's kind of array
+        out = restore(self.compute(x1, x2, params, names, apply_fn_kwargs), kind)
         values = [out[g] for g in names]
         if isinstance(values[0], list):  # one kernel per network output
             return [(_named(names, v) if as_tuple else v[0]) for v in zip(*values)]
@@ -171,7 +173,8 @@ class _SingleFn(_Empirical):
         self.name = name
 
     def __call__(self, x1, x2, params, **apply_fn_kwargs):
-        return self.compute(x1, x2, params, (self.name,), apply_fn_kwargs)[self.name]
+        out = self.compute(x1, x2, params, (self.name,), apply_fn_kwargs)[self.name]
+        return restore(out, result_kind(x1, x2))
 
 
 def empirical_nngp_fn(f, trace_axes=(-1,), diagonal_axes=()):

@@ -7,6 +7,7 @@ As the number of samples and the width grow, the estimates converge to the analy
 import numpy as np
 
 from ..backend import get_xp
+from ..device import restore, result_kind
 from ..stax.layer import as_generator
 from ..training.grad import as_layer, input_shape, prepare_inputs
 from ._contract import canonical_axes
@@ -61,14 +62,15 @@ class _MonteCarlo:
 
     def __call__(self, x1, x2=None, get=None, **apply_fn_kwargs):
         names, as_tuple = _normalize_get(get, self.where)
+        kind = result_kind(x1, x2)  # the device policy: results as the input's kind of array
         x1 = prepare_inputs(x1, "x1")
         x2 = None if x2 is None else prepare_inputs(x2, "x2")
         stream = self._running(x1, x2, names, apply_fn_kwargs)
         if self.generator:
-            return (self._format(names, as_tuple, est) for est in stream)
+            return (restore(self._format(names, as_tuple, est), kind) for est in stream)
         for est in stream:
             pass
-        return self._format(names, as_tuple, est)
+        return restore(self._format(names, as_tuple, est), kind)
 
     def _format(self, names, as_tuple, est):
         values = [est[g] for g in names]

@@ -20,6 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..backend import check_finite, get_xp
+from ..device import params_to_device
 from ..predict import max_learning_rate
 from ._progress import make_progress
 from ._tree import check_params, tree_leaves, tree_map
@@ -191,6 +192,7 @@ def train_mse(f, params, x_train, y_train, t, learning_rate=1.0, momentum=None, 
     if momentum is not None and not 0.0 <= momentum < 1.0:
         raise ValueError(f"train_mse: `momentum` must be in [0, 1) or None, got {momentum!r}.")
     _check_data(layer, members, x_train, y_train, x_test, y_test)
+    members = [params_to_device(p, x_train) for p in members]  # NumPy params follow GPU data
     steps = _times(t, learning_rate)
     dtype = np.dtype(dtype or (x_train[0] if isinstance(x_train, list) else x_train).dtype)
     bound = None

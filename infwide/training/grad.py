@@ -9,6 +9,7 @@ callable ``loss(fx, y) -> (value, d_value/d_fx)``).
 import numpy as np
 
 from ..backend import as_array, get_xp
+from ..device import params_to_device
 from ..stax.layer import Layer
 from ._tree import check_params
 
@@ -78,6 +79,7 @@ def vjp(f, params, x, check=True, **kwargs):
     x = prepare_inputs(x)
     if check:
         check_params(layer, params, input_shape(x), "vjp")
+    params = params_to_device(params, x)
     y, cache = layer.forward(params, x, **kwargs)
     return y, _VJP(layer, params, cache, y)
 
