@@ -5,10 +5,11 @@ A :class:`TrainFactors` holds one train-train kernel (any NT layout, NumPy, CuPy
 
 - the eigendecomposition of :math:`K + rI` (predictions at finite times),
 - the Cholesky factor of :math:`K + rI` (predictions at ``t=None``, infinite time),
-- a square root :math:`R R^\\top = K` of the *unregularised* kernel (NTK-ensemble covariance),
 
-where :math:`r` is ``diag_reg`` in absolute units, or ``diag_reg`` times the mean of the
-diagonal of the (flattened) kernel when ``diag_reg_absolute_scale=False``. That is what Neural
+and, on request (not cached: its user caches what it derives), a square root
+:math:`R R^\\top = K` of the *unregularised* kernel for the NTK-ensemble covariance; where
+:math:`r` is ``diag_reg`` in absolute units, or ``diag_reg`` times the mean of the diagonal
+of the (flattened) kernel when ``diag_reg_absolute_scale=False``. That is what Neural
 Tangents' code computes (``diag_reg * trace(K) / n``); its docstring says
 ``diag_reg * mean(trace(K))``, which it does not do.
 
@@ -75,7 +76,7 @@ class TrainFactors:
         self.eps = max(_eps(kernel.dtype), _eps(self.factor_dtype))
         self.reg_abs = None
         self.mean_diag = None
-        self._eig = self._chol = self._sqrt = self._lam_only = None
+        self._eig = self._chol = self._lam_only = None
 
     # -- working copies ------------------------------------------------------------------
     def working_copy(self, regularise=True):
@@ -164,16 +165,13 @@ class TrainFactors:
         return self._lam_only
 
     def sqrt_unregularised(self):
-        """Cached ``R`` (n x r) with ``R R^T = K`` (no regulariser), negative parts clipped.
+        """``R`` (n x r) with ``R R^T = K`` (no regulariser), negative parts clipped.
 
         From the eigendecomposition when it is cached (``R = V diag(sqrt(max(lam - r, 0)))``,
         same eigenvectors), else from a Cholesky factor, else (singular kernel) from a new
-        eigendecomposition.
+        eigendecomposition. Not cached: callers keep what they derive from it.
         """
-        if self._sqrt is None:
-            self._sqrt = self._sqrt_from_eigh() if self._eig is not None else \
-                self._sqrt_from_cholesky()
-        return self._sqrt
+        return self._sqrt_from_eigh() if self._eig is not None else self._sqrt_from_cholesky()
 
     def _sqrt_from_eigh(self):
         xp = self.xp
