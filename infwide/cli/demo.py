@@ -13,24 +13,22 @@ import time
 
 __all__ = ["add_parser", "run", "format_table"]
 
-_COLUMNS = (
-    ("t", "{:>8.3g}"), ("step", "{:>5d}"),
-    ("mean_gap_max", "{:>9.3f}"), ("band_min", "{:>8.3f}"), ("in_band", "{:>7.0%}"),
-    ("var_finite", "{:>8.4f}"), ("var_infinite", "{:>8.4f}"),
-    ("loss_train_finite", "{:>8.4f}"), ("loss_train_infinite", "{:>8.4f}"),
-    ("loss_test_finite", "{:>8.4f}"), ("loss_test_infinite", "{:>8.4f}"),
+_COLUMNS = (  # (key, header, width, format)
+    ("t", "t", 8, "{:.3g}"), ("step", "step", 5, "{:d}"),
+    ("mean_gap_max", "|Δmean|", 8, "{:.3f}"), ("band_min", "2σ min", 7, "{:.3f}"),
+    ("in_band", "in 2σ", 6, "{:.0%}"),
+    ("var_finite", "var fin", 8, "{:.4f}"), ("var_infinite", "var inf", 8, "{:.4f}"),
+    ("loss_train_finite", "train fin", 9, "{:.4f}"),
+    ("loss_train_infinite", "train inf", 9, "{:.4f}"),
+    ("loss_test_finite", "test fin", 9, "{:.4f}"), ("loss_test_infinite", "test inf", 9, "{:.4f}"),
 )
-_HEADER = ("       t  step  |Δmean|   2σ min  in 2σ   var fin  var inf  "
-           "train fin train inf test fin test inf")
 
 
 def format_table(rows):
-    """The comparison table as text (one line per time)."""
-    lines = [_HEADER]
+    """The comparison table as text (one line per time, columns right-aligned)."""
+    lines = [" ".join(h.rjust(w) for _, h, w, _ in _COLUMNS)]
     for r in rows:
-        cells = [fmt.format(r[k]) for k, fmt in _COLUMNS]
-        lines.append(" ".join(cells[:2]) + "  " + " ".join(cells[2:5]) + "  " +
-                     " ".join(cells[5:7]) + "  " + " ".join(cells[7:]))
+        lines.append(" ".join(fmt.format(r[k]).rjust(w) for k, _, w, fmt in _COLUMNS))
     return "\n".join(lines)
 
 
