@@ -37,6 +37,20 @@ NETS = {
     "diag_out": lambda: stax.serial(conv(), stax.Relu(), conv("VALID")),
     "dense_first": lambda: stax.serial(
         stax.Dense(6, 1.5, 0.2), conv(), stax.Relu(), stax.GlobalAvgPool()),
+    "strided": lambda: stax.serial(
+        conv(), stax.Relu(), stax.Conv(4, (3, 3), (2, 2), "SAME", W_std=1.3, b_std=0.2),
+        stax.Relu(), conv(), stax.GlobalAvgPool()),
+    "strided_valid_flatten": lambda: stax.serial(
+        conv(), stax.Relu(), stax.Conv(4, (3, 2), (2, 1), "VALID", W_std=1.2), stax.Relu(),
+        stax.Flatten()),
+    "residual": lambda: stax.serial(
+        conv(), stax.FanOut(2),
+        stax.parallel(stax.serial(stax.Relu(), stax.Conv(4, (3, 3), (2, 2), "SAME"),
+                                  stax.Relu(), conv()),
+                      stax.Conv(4, (3, 3), (2, 2), "SAME", W_std=0.9)),
+        stax.FanInSum(), stax.FanOut(2),
+        stax.parallel(stax.serial(stax.Relu(), conv(), stax.Relu(), conv()), stax.Identity()),
+        stax.FanInSum(), stax.Relu(), conv(), stax.GlobalAvgPool()),
     "circular_breaks_run": lambda: stax.serial(
         conv(), stax.Relu(), conv("CIRCULAR"), stax.Relu(), stax.GlobalAvgPool()),
 }
@@ -90,16 +104,23 @@ def test_errors_of_layers_are_kept():
         stax.serial(stax.Relu(), conv(), stax.Relu(), stax.GlobalAvgPool()).kernel_fn(x)
 
 
-@pytest.mark.parametrize("name, fused", [("myrtle_gap", True), ("flatten", True),
-                                         ("circular_breaks_run", True), ("dense_first", True)])
-def test_planner_uses_the_engine(monkeypatch, name, fused):
+@pytest.mark.parametrize("name, raw, computed", [
+    ("myrtle_gap", 1, 0), ("flatten", 1, 0), ("circular_breaks_run", 1, 1),
+    ("dense_first", 1, 0), ("residual", 1, 4)])
+def test_planner_uses_the_engine(monkeypatch, name, raw, computed):
+    """Runs from the raw images, and runs on covariances already computed (residual
+    branches: a strided-conv shortcut, two four-layer main paths, the tail after the sum)."""
     import infwide.stax._fusion as fusion
-    calls = []
-    real = fusion.spatial_chain
-    monkeypatch.setattr(fusion, "spatial_chain", lambda *a: calls.append(1) or real(*a))
-    NETS[name]().kernel_fn(np.ones((2, 5, 5, 2)))
-    assert bool(calls) == fused
-    calls.clear()
+    calls = {"raw": 0, "computed": 0}
+    real_raw, real_k = fusion.spatial_chain, fusion.spatial_chain_kernel
+    monkeypatch.setattr(fusion, "spatial_chain",
+                        lambda *a: calls.__setitem__("raw", calls["raw"] + 1) or real_raw(*a))
+    monkeypatch.setattr(fusion, "spatial_chain_kernel", lambda *a: calls.__setitem__(
+        "computed", calls["computed"] + 1) or real_k(*a))
+    x = np.random.default_rng(0).standard_normal((2, 6, 6, 2))
+    NETS[name]().kernel_fn(x)
+    assert (calls["raw"], calls["computed"]) == (raw, computed)
+    calls.update(raw=0, computed=0)
     with fusion_disabled():
-        NETS[name]().kernel_fn(np.ones((2, 5, 5, 2)))
-    assert not calls
+        NETS[name]().kernel_fn(x)
+    assert calls == {"raw": 0, "computed": 0}

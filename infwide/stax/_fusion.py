@@ -28,10 +28,11 @@ from ..backend import as_array, result_dtype
 from ..device import cpu_fast_path_ok
 from ..kernel import Kernel
 from ..kernels import fc
-from ..kernels.fused.engine import spatial_chain
+from ..kernels.fused.chain import spatial_chain, spatial_chain_kernel
 from ..kernels.fused.program import compile_program, supported
 from ._inputs import canonical_inputs
-from .combinators import Repeat, Serial, match_form
+from .combinators import Parallel, Repeat, Serial, match_form
+from .conv import Conv
 from .layer import _is_spatial, _normalize_get, _output
 
 __all__ = ["serial_kernel", "kernel_from_inputs", "flatten_layers", "fusion_enabled",
@@ -77,7 +78,20 @@ def _requirements(layers, out_full):
 
 def _op(layer):
     f = getattr(layer, "fused_op", None)
-    return f() if f is not None else None
+    op = f() if f is not None else None
+    return op if op is not None else _strided_conv_op(layer)
+
+
+def _strided_conv_op(layer):
+    """``("sconv", filter, strides, padding, W2, b2)`` for a strided 'ntk' ``Conv`` (its own
+    ``fused_op`` covers stride 1): in the engine it is a transition between blocks, offset
+    plane ``s D`` of its input feeding plane ``D`` of its output. Filter and strides in the
+    kernel's spatial order, as ``Conv.fused_op`` gives them."""
+    if not isinstance(layer, Conv) or layer.parameterization != "ntk" or \
+            layer.spec.out_perm != tuple(range(len(layer._f))) or all(t == 1 for t in layer._t):
+        return None
+    return ("sconv", tuple(layer._f), tuple(layer._t), layer.padding, layer.W_std ** 2,
+            0.0 if layer.b_std is None else layer.b_std ** 2)
 
 
 def _fc_run(layers, i, gaussian):
@@ -134,9 +148,55 @@ def _run(layers, reqs, k, **kwargs):
             k = _run_fc(k, layers[i:j])
             i = j
             continue
-        k = _layer_by_layer(layers[i:i + 1], reqs[i:i + 1], k, **kwargs)
+        fused = _spatial_on_kernel(layers, reqs, i, k)
+        if fused is not None:
+            k, i = fused
+            continue
+        if isinstance(layers[i], Parallel) and isinstance(k, list):
+            k = _parallel(layers[i], reqs[i], k, **kwargs)
+        else:
+            k = _layer_by_layer(layers[i:i + 1], reqs[i:i + 1], k, **kwargs)
         i += 1
     return k
+
+
+def _parallel(par, out_full, ks, **kwargs):
+    """``Parallel.kernel`` with each branch planned too (a residual block's branches: a bare
+    strided ``Conv`` shortcut, a ``serial`` main path)."""
+    par._check_n(ks, "kernels")
+    out = []
+    for l, ki in zip(par.layers, ks):
+        sub = flatten_layers(l)
+        out.append(_run(sub, _requirements(sub, out_full), ki, **kwargs))
+    return out
+
+
+def _worth_on_kernel(ops):
+    """Reading and writing (N1, N2, H, H, W, W) tensors plane by plane costs about one
+    layer's array pass (bench/NOTES.md, step 10): the engine pays off from three operations
+    on, or when a transition (pooling, strided convolution, readout) shrinks the output."""
+    return len(ops) >= 3 or any(op[0] in ("avgpool", "sconv", "gap", "flatten") for op in ops)
+
+
+def _spatial_on_kernel(layers, reqs, i, k):
+    """A spatial run starting at layer ``i`` on a full covariance already computed (e.g. a
+    branch of a residual block): ``(kernel, next layer)`` or None."""
+    if isinstance(k, list) or k.n_spatial != 2 or k.diagonal_spatial or \
+            not cpu_fast_path_ok(k.nngp, k.ntk, k.cov1, k.cov2):
+        return None
+    if not layers[i].input_needs_full(reqs[i]):
+        return None
+    ops, gaussian = _spatial_run(layers[i:], k.is_gaussian)
+    if not _worth_on_kernel(ops):
+        return None
+    j = i + len(ops)
+    prog = compile_program(ops, k.shape1[1:3], k.nngp.dtype, reqs[j - 1])
+    nngp, ntk, cov1, cov2 = spatial_chain_kernel(prog, k.nngp, k.ntk, k.cov1, k.cov2,
+                                                 k.x1_is_x2, k.ntk is not None)
+    s1, s2 = _shapes_after(layers[i:j], k)
+    return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
+                     is_gaussian=gaussian, is_input=False,
+                     diagonal_spatial=prog.end != "full"), j
 
 
 def _fc_ready(k):
@@ -152,14 +212,15 @@ def _layer_by_layer(layers, reqs, k, **kwargs):
 
 
 # -- spatial runs from the raw inputs -------------------------------------------------------
-_GAUSSIAN_AFTER = {"conv": True, "affine": True, "abrelu": False, "flatten": False}
+_GAUSSIAN_AFTER = {"conv": True, "sconv": True, "affine": True, "abrelu": False,
+                   "flatten": False}
 
 
-def _spatial_run(layers):
-    """End (exclusive) of the leading run the spatial engine takes from raw inputs, and its
-    descriptors. The inputs are not Gaussian, so a leading nonlinearity is left to the layer
-    (which raises); the run stops after GlobalAvgPool or Flatten."""
-    ops, gaussian = [], False
+def _spatial_run(layers, gaussian=False):
+    """Descriptors of the leading run the spatial engine takes, and whether its output is
+    Gaussian. A nonlinearity on a non-Gaussian input (e.g. raw inputs) ends the run, so that
+    the layer raises; so does GlobalAvgPool or Flatten (after it)."""
+    ops = []
     for l in layers:
         op = _op(l)
         if not supported(op) or (op[0] == "abrelu" and not gaussian):
@@ -249,7 +310,7 @@ def _fc_from_inputs(layers, xs, reqs, want_ntk):
 
 def _spatial_from_inputs(layers, xs, reqs, want_ntk):
     ops, gaussian = _spatial_run(layers)
-    if len(ops) < 2:
+    if not ops or (len(ops) == 1 and ops[0][0] not in ("conv", "sconv")):
         return None, 0
     j = len(ops)
     return _engine_kernel(layers[:j], ops, xs, reqs[j - 1], want_ntk, gaussian), j

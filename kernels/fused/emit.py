@@ -14,7 +14,7 @@ import numpy as np
 
 from .._jit import cpu_jit
 
-__all__ = ["compact_offsets", "pool_scatter_plane", "normalize_compact", "store_full_plane", "store_full_plane_transposed", "store_diag_plane"]
+__all__ = ["compact_offsets", "pool_scatter_plane", "normalize_compact", "finish_strided_conv", "store_full_plane", "store_full_plane_transposed", "store_diag_plane"]
 
 
 def compact_offsets(H, W, Rh, Rw):
@@ -45,15 +45,18 @@ def _range(o, n, p, lo, s, D, n_out):
 def pool_scatter_plane(K, P, dh, dw, ph, pw, pool, nxt, coff):
     """Add plane (dh, dw) (local size ph x pw) into the pooled compact layout ``nxt``.
 
-    ``pool = (wh, ww, sh, sw, lo_h, lo_w, Hn, Wn, Rnh, Rnw)``; ``coff`` the next layout's
-    offsets ``(2 Rnh + 1, 2 Rnw + 1)``. Sums only: ``normalize_compact`` divides afterwards."""
+    ``pool = (wh, ww, sh, sw, lo_h, lo_w, Hn, Wn, Rnh, Rnw, diag)``; ``coff`` the next
+    layout's offsets ``(2 Rnh + 1, 2 Rnw + 1)``. Sums only: ``normalize_compact`` divides
+    afterwards. ``diag``: a strided convolution, whose shared filter takes the same window
+    offset on both positions of a pair (p == q, u == v) instead of every combination."""
     wh, ww, sh, sw, lo_h, lo_w, Hn, Wn, Rnh, Rnw = (pool[0], pool[1], pool[2], pool[3], pool[4],
                                                    pool[5], pool[6], pool[7], pool[8], pool[9])
+    diag = pool[10] == 1
     oy, ox = max(dh, 0), max(dw, 0)
     S = pw + 2 * P
     for p in range(wh):
         for q in range(wh):
-            if (p - q - dh) % sh != 0:
+            if (p - q - dh) % sh != 0 or (diag and p != q):
                 continue
             DH = (dh - p + q) // sh
             if abs(DH) > Rnh:
@@ -61,7 +64,7 @@ def pool_scatter_plane(K, P, dh, dw, ph, pw, pool, nxt, coff):
             Y0, Y1 = _range(oy, ph, p, lo_h, sh, DH, Hn)
             for u in range(ww):
                 for v in range(ww):
-                    if (u - v - dw) % sw != 0:
+                    if (u - v - dw) % sw != 0 or (diag and u != v):
                         continue
                     DW = (dw - u + v) // sw
                     if abs(DW) > Rnw:
@@ -99,6 +102,22 @@ def normalize_compact(buf, coff, Hn, Wn, Rnh, Rnw, inv_h, inv_w):
                 iw2 = inv_w[ox - DW:ox - DW + pw]
                 for c in range(pw):
                     row[c] *= fy * iw[c] * iw2[c]
+
+
+@cpu_jit
+def finish_strided_conv(kbuf, tbuf, size, scale, b2, has_ntk):
+    """After a strided convolution's sums: ``K' = scale S_K + b2``, ``T' = K' + scale S_T``
+    over the whole compact layout (``scale = W2 / f``)."""
+    k = kbuf[:size]
+    if has_ntk:
+        t = tbuf[:size]
+        for i in range(size):
+            kk = scale * k[i] + b2
+            k[i] = kk
+            t[i] = kk + scale * t[i]
+    else:
+        for i in range(size):
+            k[i] = scale * k[i] + b2
 
 
 @cpu_jit

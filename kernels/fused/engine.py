@@ -29,27 +29,36 @@ import numba
 import numpy as np
 
 from .._jit import cpu_jit, cpu_pjit
-from .emit import (normalize_compact, pool_scatter_plane, store_diag_plane, store_full_plane,
-                   store_full_plane_transposed)
+from .emit import (finish_strided_conv, normalize_compact, pool_scatter_plane, store_diag_plane,
+                   store_full_plane, store_full_plane_transposed)
 from .planes import (abrelu_group, affine_plane, conv_group, interior_sum, load_compact_plane,
-                     load_images_plane, record_variances, tall_rows, zero_ring_group)
-from .program import OP_ABRELU, OP_CONV, TR_END, TR_FLATTEN, TR_GAP, TR_POOL
+                     load_images_plane, load_nt_plane, record_variances, tall_rows,
+                     zero_ring_group)
+from .program import OP_ABRELU, OP_CONV, TR_FLATTEN, TR_GAP, TR_POOL, TR_SCONV
 
-__all__ = ["spatial_chain", "run_pairs"]
+__all__ = ["run_pairs"]
 
 
 @cpu_jit
-def _load(blk, a, b, dw, dhs, phs, n, pw, xt, blocks, coff, comp, cur, P, inv_c, K, T,
-          has_ntk):
-    """The block's input planes of one group: from the images (block 0: Theta is zero and is
-    not stored, see ``t_zero``) or from the compact layout."""
+def _load(blk, a, b, oi, oj, is_self, dw, dhs, phs, n, pw, src, blocks, coff, comp, cur, P,
+          inv_c, K, T, has_ntk):
+    """The block's input planes of one group: block 0 from the source (the images, where
+    Theta is zero and not stored (``t_zero``); or pair tensors in Neural Tangents' layout),
+    later blocks from the compact layout."""
     S = pw + 2 * P
     r0 = 0
     Rh, Rw, cb = blocks[blk, 4], blocks[blk, 5], blocks[blk, 11]
+    xt, sk, st, sc = src
     for g in range(n):
         dh, ph = dhs[g], phs[g]
-        if blk == 0:
+        if blk == 0 and xt.shape[0] > 0:
             load_images_plane(xt[a], xt[b], dh, dw, ph, pw, P, inv_c, K[r0 * S:])
+        elif blk == 0 and is_self:
+            load_nt_plane(sc[a], dh, dw, ph, pw, P, K[r0 * S:])
+        elif blk == 0:
+            load_nt_plane(sk[oi, oj], dh, dw, ph, pw, P, K[r0 * S:])
+            if has_ntk:
+                load_nt_plane(st[oi, oj], dh, dw, ph, pw, P, T[r0 * S:])
         else:
             base = coff[cb + (dh + Rh) * (2 * Rw + 1) + dw + Rw]
             load_compact_plane(comp[cur, 0], base, ph, pw, P, K[r0 * S:])
@@ -105,7 +114,7 @@ def _emit_planes(K, T, P, dw, dhs, phs, n, pw, is_self, sym, tr, prow, comp, nxt
         dh, ph = dhs[g], phs[g]
         Kv, Tv = K[r0 * S:], T[r0 * S:]
         twice = is_self and (dh != 0 or dw != 0)
-        if tr == TR_POOL:
+        if tr == TR_POOL or tr == TR_SCONV:
             _scatter(Kv, Tv, P, dh, dw, ph, pw, twice, prow, comp, nxt, cn, has_ntk)
         else:
             _store(Kv, Tv, P, dh, dw, ph, pw, is_self, sym, oi, oj, out_f, out_d, has_ntk)
@@ -154,8 +163,9 @@ def _store(K, T, P, dh, dw, ph, pw, is_self, sym, oi, oj, out_f, out_d, has_ntk)
 
 
 @cpu_jit
-def _run_pair(a, b, oi, oj, is_self, sym, xt, var, ops, fp, blocks, planes, groups, coff, pool,
-              inv_h, inv_w, P, inv_c, has_ntk, bufs, acc, comp, dhs, phs, out_s, out_f, out_d):
+def _run_pair(a, b, oi, oj, is_self, sym, src, var, ops, fp, blocks, planes, groups, coff, pool,
+              inv_h, inv_w, tparams, P, inv_c, has_ntk, bufs, acc, comp, dhs, phs, out_s, out_f,
+              out_d):
     """One image pair (a, b) through the whole program, results at [oi, oj] (and [oj, oi])."""
     cur = 0
     for blk in range(blocks.shape[0]):
@@ -164,7 +174,7 @@ def _run_pair(a, b, oi, oj, is_self, sym, xt, var, ops, fp, blocks, planes, grou
         gn = blocks[blk, 9] if is_self else blocks[blk, 7]
         nxt = 1 - cur
         cn = _coff_view(coff, blocks, min(blk + 1, blocks.shape[0] - 1))
-        if tr == TR_POOL:
+        if tr == TR_POOL or tr == TR_SCONV:
             size = blocks[blk + 1, 12]
             comp[nxt, 0, :size] = 0
             if has_ntk:
@@ -176,10 +186,11 @@ def _run_pair(a, b, oi, oj, is_self, sym, xt, var, ops, fp, blocks, planes, grou
                 dhs[g] = planes[p0 + g, 0]
                 phs[g] = H - abs(dhs[g])
             pw = W - abs(dw)
-            _load(blk, a, b, dw, dhs, phs, n, pw, xt, blocks, coff, comp, cur, P, inv_c,
-                  bufs[0], bufs[2], has_ntk)
+            _load(blk, a, b, oi, oj, is_self, dw, dhs, phs, n, pw, src, blocks, coff, comp, cur,
+                  P, inv_c, bufs[0], bufs[2], has_ntk)
             kb, n, pw, t_zero = _ops(blocks[blk, 0], blocks[blk, 1], a, b, dw, dhs, phs, n, pw,
-                                     is_self, ops, fp, var, bufs, acc, P, has_ntk, blk == 0)
+                                     is_self, ops, fp, var, bufs, acc, P, has_ntk,
+                                     blk == 0 and src[0].shape[0] > 0)
             if n <= 0 or pw <= 0:
                 continue
             K, T = bufs[kb], bufs[2 + kb]
@@ -199,6 +210,10 @@ def _run_pair(a, b, oi, oj, is_self, sym, xt, var, ops, fp, blocks, planes, grou
             if has_ntk:
                 normalize_compact(comp[nxt, 1], cn, Hn, Wn, Rn_h, Rn_w, inv_h[blk], inv_w[blk])
             cur = nxt
+        elif tr == TR_SCONV:
+            finish_strided_conv(comp[nxt, 0], comp[nxt, 1], blocks[blk + 1, 12], tparams[blk, 0],
+                                tparams[blk, 1], has_ntk)
+            cur = nxt
         elif tr == TR_GAP or tr == TR_FLATTEN:
             m = He * He * We * We if tr == TR_GAP else He * We
             _put_scalar(out_s, oi, oj, sym, acc_k / m, acc_t / m, has_ntk)
@@ -216,84 +231,20 @@ def _put_scalar(out_s, oi, oj, sym, k, t, has_ntk):
 
 
 @cpu_pjit
-def run_pairs(pairs, is_self, sym, xt, var, ops, fp, blocks, planes, groups, coff, pool, inv_h,
-              inv_w, P, inv_c, has_ntk, ws_planes, ws_acc, ws_comp, ws_idx, out_s, out_f, out_d):
-    """Pairs ``(a, b, oi, oj)`` dealt round-robin to the workspace slots (one per thread)."""
+def run_pairs(pairs, is_self, sym, xt, sk, st, sc, var, ops, fp, blocks, planes, groups, coff,
+              pool, inv_h, inv_w, tparams, P, inv_c, has_ntk, ws_planes, ws_acc, ws_comp, ws_idx,
+              out_s, out_f, out_d):
+    """Pairs ``(a, b, oi, oj)`` dealt round-robin to the workspace slots (one per thread).
+
+    Source: images ``xt`` (N, C, H, W) when it has rows; otherwise pair tensors ``sk`` (NNGP)
+    and ``st`` (NTK), (N1, N2, H, H, W, W), and per-image covariances ``sc`` for self runs."""
+    src = (xt, sk, st, sc)
     n_slots = ws_planes.shape[0]
     n = pairs.shape[0]
     for s in numba.prange(n_slots):
         slot = np.int64(s)
         for p in range(slot, n, n_slots):
-            _run_pair(pairs[p, 0], pairs[p, 1], pairs[p, 2], pairs[p, 3], is_self, sym, xt, var,
-                      ops, fp, blocks, planes, groups, coff, pool, inv_h, inv_w, P, inv_c,
-                      has_ntk, ws_planes[slot], ws_acc[slot], ws_comp[slot], ws_idx[slot, 0],
+            _run_pair(pairs[p, 0], pairs[p, 1], pairs[p, 2], pairs[p, 3], is_self, sym, src, var,
+                      ops, fp, blocks, planes, groups, coff, pool, inv_h, inv_w, tparams, P,
+                      inv_c, has_ntk, ws_planes[slot], ws_acc[slot], ws_comp[slot], ws_idx[slot, 0],
                       ws_idx[slot, 1], out_s, out_f, out_d)
-
-
-def _outputs(prog, n1, n2, n_q, dtype):
-    """(out_s, out_f, out_d): the one the program's end needs, size-0 stand-ins for the rest."""
-    H, W = prog.out_hw
-    s = np.zeros((n_q, n1, n2) if prog.end in ("gap", "flatten") else (n_q, 0, 0), dtype)
-    f = np.zeros((n_q, n1, n2, H, H, W, W) if prog.end == "full" else (n_q, 0, 0, 0, 0, 0, 0),
-                 dtype)
-    d = np.zeros((n_q, n1, n2, H, W) if prog.end == "diag" else (n_q, 0, 0, 0, 0), dtype)
-    return s, f, d
-
-
-def _pick(outs, prog):
-    return outs[0] if prog.end in ("gap", "flatten") else outs[1] if prog.end == "full" \
-        else outs[2]
-
-
-def _workspaces(prog, hw, dtype):
-    n_slots = numba.get_num_threads()
-    L = prog.scratch_len
-    return (np.zeros((n_slots, 4, L), dtype), np.zeros((n_slots, 2, L), dtype),
-            np.zeros((n_slots, 2, 2, prog.comp_len), dtype),
-            np.zeros((n_slots, 2, prog.group_max), np.int64))
-
-
-def _call(pairs, is_self, sym, xt, var, prog, inv_c, has_ntk, ws, outs):
-    run_pairs(pairs, is_self, sym, xt, var, prog.ops, prog.fp, prog.blocks, prog.planes,
-              prog.groups, prog.coff, prog.pool, prog.inv_h, prog.inv_w, prog.pad, inv_c, has_ntk,
-              *ws, *outs)
-
-
-def spatial_chain(prog, x1, x2, want_ntk):
-    """Run ``prog`` on raw images ``x1`` (N1, H, W, C) and ``x2`` (N2, H, W, C) or None (x1).
-
-    Returns ``(nngp, ntk or None, cov1, cov2 or None)`` shaped as the program's end asks:
-    (N1, N2) after GlobalAvgPool/Flatten, (N1, N2, H, H, W, W) full, (N1, N2, H, W) diagonal.
-    """
-    dtype = x1.dtype
-    n1 = x1.shape[0]
-    same = x2 is None
-    imgs = x1 if same else np.concatenate([x1, x2])
-    xt = np.ascontiguousarray(np.moveaxis(imgs, -1, 1))
-    n_img, inv_c = xt.shape[0], dtype.type(1.0 / xt.shape[1])
-    var = np.zeros((n_img, prog.var_len), dtype)
-    ws = _workspaces(prog, x1.shape[1:3], dtype)
-    self_ntk = bool(want_ntk and same)
-    selfs = _outputs(prog, n_img, 1, 1 + self_ntk, dtype)
-    idx = np.arange(n_img, dtype=np.int64)
-    self_pairs = np.stack([idx, idx, idx, np.zeros_like(idx)], axis=1)
-    _call(self_pairs, True, False, xt, var, prog, inv_c, self_ntk, ws, selfs)
-    n2 = n1 if same else n_img - n1
-    outs = _outputs(prog, n1, n2, 1 + bool(want_ntk), dtype)
-    _call(_pair_list(n1, n2, same), False, same, xt, var, prog, inv_c, bool(want_ntk), ws, outs)
-    self_out, out = _pick(selfs, prog)[:, :, 0], _pick(outs, prog)
-    if same:
-        ii = np.arange(n1)
-        out[:, ii, ii] = self_out[:, :n1]
-    cov1 = self_out[0, :n1]
-    cov2 = None if same else self_out[0, n1:]
-    return out[0], (out[1] if want_ntk else None), cov1, cov2
-
-
-def _pair_list(n1, n2, same):
-    """Rows (a, b, oi, oj): image indices and output position (x2 images follow x1's)."""
-    if same:
-        i, j = np.triu_indices(n1, 1)
-        return np.stack([i, j, i, j], axis=1).astype(np.int64)
-    i, j = np.divmod(np.arange(n1 * n2, dtype=np.int64), n2)
-    return np.stack([i, n1 + j, i, j], axis=1)

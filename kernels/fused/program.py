@@ -6,6 +6,7 @@ Descriptors (from the layers' ``fused_op()``):
     ("abrelu", a, b)                          ABReLU-family nonlinearity
     ("affine", W2, b2)                        Dense ('ntk') on every spatial entry
     ("avgpool", window, strides, padding, normalize_edges)
+    ("sconv", (fh, fw), (sh, sw), padding, W2, b2)   a strided 'ntk' Conv
     ("gap",)                                  GlobalAvgPool (ends the spatial part)
     ("flatten",)                              Flatten (ends the spatial part)
 
@@ -25,10 +26,11 @@ from .emit import compact_offsets
 from .scalar import abrelu_constants
 
 __all__ = ["Program", "compile_program", "supported", "OP_CONV", "OP_ABRELU", "OP_AFFINE",
-           "TR_POOL", "TR_GAP", "TR_FLATTEN", "TR_END"]
+           "TR_POOL", "TR_GAP", "TR_FLATTEN", "TR_END", "TR_SCONV"]
 
 OP_CONV, OP_ABRELU, OP_AFFINE = 0, 1, 2
-TR_POOL, TR_GAP, TR_FLATTEN, TR_END = 0, 1, 2, 3
+TR_POOL, TR_GAP, TR_FLATTEN, TR_END, TR_SCONV = 0, 1, 2, 3, 4
+_TRANSITIONS = ("avgpool", "sconv", "gap", "flatten")
 _PADDINGS = ("SAME", "VALID")
 
 
@@ -39,7 +41,7 @@ def supported(op, n_spatial=2):
     kind = op[0]
     if kind == "conv":
         return len(op[1]) == n_spatial == 2 and op[2] in _PADDINGS
-    if kind == "avgpool":
+    if kind in ("avgpool", "sconv"):
         return len(op[1]) == n_spatial == 2 and op[3] in _PADDINGS
     return kind in ("abrelu", "affine", "gap", "flatten")
 
@@ -53,7 +55,8 @@ class Program:
     planes: np.ndarray     # (n, 2) offsets (dh, dw): per block the full list, then the half list
     groups: np.ndarray     # (n_groups, 3) dw, first plane, number of planes
     coff: np.ndarray       # flat compact-layout offsets of every block's input
-    pool: np.ndarray       # (n_blocks, 10) wh, ww, sh, sw, lo_h, lo_w, Hn, Wn, Rnh, Rnw
+    pool: np.ndarray       # (n_blocks, 11) wh, ww, sh, sw, lo_h, lo_w, Hn, Wn, Rnh, Rnw, diag
+    tparams: np.ndarray    # (n_blocks, 2) strided conv: (W2 / f, b2)
     inv_h: np.ndarray      # (n_blocks, Hmax) 1 / window count per pooled row
     inv_w: np.ndarray      # (n_blocks, Wmax)
     var_len: int           # length of one image's variance row
@@ -70,12 +73,12 @@ def _blocks(ops):
     """Split into [(per-plane ops, transition op or None)]."""
     out, cur = [], []
     for op in ops:
-        if op[0] in ("avgpool", "gap", "flatten"):
+        if op[0] in _TRANSITIONS:
             out.append((cur, op))
             cur = []
         else:
             cur.append(op)
-    if cur or not out or out[-1][1][0] == "avgpool":
+    if cur or not out or out[-1][1][0] in ("avgpool", "sconv"):
         out.append((cur, None))
     return out
 
@@ -104,16 +107,19 @@ def _radii(blocks, in_hw, out_full):
         radii[b] = (min(R[0], H - 1), min(R[1], W - 1))
         if b > 0:
             tr = blocks[b - 1][1]
-            R = tuple(s * r + w - 1 for r, w, s in zip(radii[b], tr[1], tr[2]))
+            extra = 0 if tr[0] == "sconv" else 1   # a convolution keeps offsets: d = s D
+            R = tuple(s * r + extra * (w - 1) for r, w, s in zip(radii[b], tr[1], tr[2]))
     return res, radii
 
 
-def _plane_lists(Rh, Rw):
+def _plane_lists(Rh, Rw, step=(1, 1)):
     """All offsets ordered by dw then dh, and the half a self pair needs (dw > 0, or dw = 0
-    and dh >= 0: the mirror of (dh, dw) is (-dh, -dw)), starting with (0, 0)."""
-    full = [(a, b) for b in range(-Rw, Rw + 1) for a in range(-Rh, Rh + 1)]
-    half = [(a, 0) for a in range(0, Rh + 1)] + \
-        [(a, b) for b in range(1, Rw + 1) for a in range(-Rh, Rh + 1)]
+    and dh >= 0: the mirror of (dh, dw) is (-dh, -dw)), starting with (0, 0). Before a
+    strided convolution only multiples of its strides are needed (d = s D)."""
+    keep = lambda a, b: a % step[0] == 0 and b % step[1] == 0
+    full = [(a, b) for b in range(-Rw, Rw + 1) for a in range(-Rh, Rh + 1) if keep(a, b)]
+    half = [(a, 0) for a in range(0, Rh + 1) if keep(a, 0)] + \
+        [(a, b) for b in range(1, Rw + 1) for a in range(-Rh, Rh + 1) if keep(a, b)]
     return full, half
 
 
@@ -162,12 +168,15 @@ def _op_rows(body, H, W, dtype, var_len):
 
 
 def _pool_row(tr, hw, radius_next, nxt_hw):
+    """Scatter parameters of an average pool or (``diag``) a strided convolution."""
     (wh, ww), (sh, sw), pad = tr[1], tr[2], tr[3]
     lo_h = out_size_and_pads(hw[0], wh, sh, pad)[1]
     lo_w = out_size_and_pads(hw[1], ww, sw, pad)[1]
-    inv_h = 1.0 / window_counts(hw[0], wh, sh, pad, tr[4])
-    inv_w = 1.0 / window_counts(hw[1], ww, sw, pad, tr[4])
-    row = [wh, ww, sh, sw, lo_h, lo_w, nxt_hw[0], nxt_hw[1], radius_next[0], radius_next[1]]
+    conv = tr[0] == "sconv"
+    inv_h = np.ones(hw[0]) if conv else 1.0 / window_counts(hw[0], wh, sh, pad, tr[4])
+    inv_w = np.ones(hw[1]) if conv else 1.0 / window_counts(hw[1], ww, sw, pad, tr[4])
+    row = [wh, ww, sh, sw, lo_h, lo_w, nxt_hw[0], nxt_hw[1], radius_next[0], radius_next[1],
+           int(conv)]
     return row, inv_h, inv_w
 
 
@@ -182,15 +191,17 @@ def compile_program(ops, in_hw, dtype, out_full):
                          and op[2] == "SAME" for f in op[1]])
     inv_h = np.ones((len(blocks), Hmax))
     inv_w = np.ones((len(blocks), Wmax))
+    tparams = np.zeros((len(blocks), 2))
     var_len, coff_len, comp_len = 0, 0, 0
     for b, (body, tr) in enumerate(blocks):
         (H, W), (Rh, Rw) = res[b], radii[b]
         rows, fp, var_len, end_hw = _op_rows(body, H, W, dtype, var_len)
-        full, half = _plane_lists(Rh, Rw)
+        step = tuple(tr[2]) if tr is not None and tr[0] == "sconv" else (1, 1)
+        full, half = _plane_lists(Rh, Rw, step)
         off, size = compact_offsets(H, W, Rh, Rw)
         gfull = _groups(full, H, W, pad_all, len(planes))
         ghalf = _groups(half, H, W, pad_all, len(planes) + len(full))
-        kind = TR_END if tr is None else {"avgpool": TR_POOL, "gap": TR_GAP,
+        kind = TR_END if tr is None else {"avgpool": TR_POOL, "gap": TR_GAP, "sconv": TR_SCONV,
                                           "flatten": TR_FLATTEN}[tr[0]]
         blk_rows.append([len(op_rows), len(op_rows) + len(rows), H, W, Rh, Rw,
                          len(groups), len(gfull), len(groups) + len(gfull), len(ghalf),
@@ -202,10 +213,12 @@ def compile_program(ops, in_hw, dtype, out_full):
         coffs.append(off.ravel())
         coff_len += off.size
         comp_len = max(comp_len, size if b > 0 else 0)
-        prow = [0] * 10
-        if kind == TR_POOL:
+        prow = [0] * 11
+        if kind in (TR_POOL, TR_SCONV):
             prow, ih, iw = _pool_row(tr, end_hw, radii[b + 1], res[b + 1])
             inv_h[b, :len(ih)], inv_w[b, :len(iw)] = ih, iw
+        if kind == TR_SCONV:
+            tparams[b] = (tr[4] / (tr[1][0] * tr[1][1]), tr[5])
         pool_rows.append(prow)
     last_tr = blocks[-1][1]
     end = last_tr[0] if last_tr is not None else ("full" if out_full else "diag")
@@ -219,5 +232,6 @@ def compile_program(ops, in_hw, dtype, out_full):
                    coff=np.concatenate(coffs).astype(np.int64),
                    pool=np.array(pool_rows, dtype=np.int64),
                    inv_h=inv_h.astype(dtype), inv_w=inv_w.astype(dtype),
+                   tparams=tparams.astype(dtype),
                    var_len=max(var_len, 1), comp_len=max(comp_len, 1), pad=pad_all, end=end,
                    out_hw=_res_after(blocks[-1][0], *res[-1]), n_ops=len(op_rows))
