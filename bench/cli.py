@@ -17,6 +17,8 @@ import datetime
 import os
 import sys
 
+import numpy as np
+
 from . import machine, report, runner, workloads
 
 __all__ = ["main", "build_parser"]
@@ -43,8 +45,10 @@ def _scaling(opts, log):
         r = row["infwide"]
         if "median_s" in r:
             pairs = n * (n + 1) // 2
+            cpu = float(np.median(r["cpu_s"]))
             out.append({"workload": "myrtle5-gap", "dtype": "float32", "n": n,
-                        "ms": r["median_s"] * 1e3, "ms_per_pair": r["median_s"] * 1e3 / pairs})
+                        "ms": r["median_s"] * 1e3, "ms_per_pair": r["median_s"] * 1e3 / pairs,
+                        "cpu_ms_per_pair": cpu * 1e3 / pairs, "loadavg": _loadavg()})
     return out
 
 
@@ -52,16 +56,24 @@ def _threads(opts, log):
     """Speed-up from 1 to 2 threads (NUMBA/OMP/OPENBLAS threads set in the subprocesses)."""
     out = []
     for name, n in (("myrtle5-gap", opts.threads_n), ("cnn-flatten", None), ("fc3", None)):
-        ms = {}
+        res = {}
         for t in (1, 2):
             o = argparse.Namespace(**{**vars(opts), "n": n, "threads": t, "nt_python": None,
-                                      "check": False})
+                                      "check": False, "inline": False})
             log(f"threads: {name} with {t} thread(s)")
             r = runner.run_workload(name, ["float32"], o, log)[0]
-            ms[t] = r["infwide"].get("median_s", float("nan")) * 1e3
+            res[t] = r["infwide"]
             n_used = r["n"]
-        out.append({"workload": name, "dtype": "float32", "n": n_used, "ms_1": ms[1],
-                    "ms_2": ms[2], "speedup": ms[1] / ms[2]})
+        if any("median_s" not in res[t] for t in (1, 2)):
+            continue
+        ms1, ms2 = res[1]["median_s"] * 1e3, res[2]["median_s"] * 1e3
+        # What idle cores would give: one thread's CPU time over the busiest of two threads.
+        cpu1 = float(np.median(res[1]["cpu_s"]))
+        busiest = max(res[2]["thread_cpu_s"] or [float("nan")])
+        out.append({"workload": name, "dtype": "float32", "n": n_used, "ms_1": ms1, "ms_2": ms2,
+                    "speedup": ms1 / ms2, "cpu_1_s": cpu1,
+                    "thread_cpu_2_s": res[2]["thread_cpu_s"], "cpu_speedup": cpu1 / busiest,
+                    "loadavg": _loadavg()})
     return out
 
 

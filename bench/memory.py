@@ -1,4 +1,4 @@
-"""Peak resident memory of this process, from /proc (Linux).
+"""Peak resident memory (and per-thread CPU time) of this process, from /proc (Linux).
 
 ``getrusage(RUSAGE_SELF).ru_maxrss`` is not used: Linux carries it across ``execve``, so a
 worker started from a large parent would report the parent's peak. ``VmHWM`` in
@@ -7,7 +7,7 @@ worker started from a large parent would report the parent's peak. ``VmHWM`` in
 """
 import resource
 
-__all__ = ["peak_mb", "current_mb", "reset_peak"]
+__all__ = ["peak_mb", "current_mb", "reset_peak", "thread_cpu"]
 
 
 def _status(field):
@@ -39,3 +39,19 @@ def reset_peak():
         return True
     except OSError:
         return False
+
+
+def thread_cpu():
+    """CPU seconds (user + system) of each thread of this process, by thread id (Linux):
+    how evenly a parallel region spread its work, whatever else shares the cores."""
+    import os
+    out = {}
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[tid] = (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        pass
+    return out

@@ -69,16 +69,24 @@ def markdown(doc):
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     lines += [_row(r, peaks) for r in doc["rows"]]
     if doc.get("scaling"):
-        lines += ["", "Time per image pair (x2 = x1: N (N + 1) / 2 pairs):", "",
-                  "| workload | dtype | N | ms | ms per pair |", "|---|---|---:|---:|---:|"]
+        lines += ["", "Time per image pair (x2 = x1: N (N + 1) / 2 pairs; CPU: process CPU "
+                  "time, all threads):", "",
+                  "| workload | dtype | N | ms | ms per pair | CPU ms per pair | load average |",
+                  "|---|---|---:|---:|---:|---:|---|"]
         for s in doc["scaling"]:
             lines.append(f"| {s['workload']} | {s['dtype']} | {s['n']} | {s['ms']:,.1f} | "
-                         f"{s['ms_per_pair']:.3f} |")
+                         f"{s['ms_per_pair']:.3f} | {s.get('cpu_ms_per_pair', float('nan')):.3f}"
+                         f" | {s.get('loadavg', '-')} |")
     if doc.get("threads"):
-        lines += ["", "Thread speed-up (same inputs, fresh process per run):", "",
-                  "| workload | dtype | N | 1 thread ms | 2 threads ms | speed-up |",
-                  "|---|---|---:|---:|---:|---:|"]
+        lines += ["", "Thread speed-up (same inputs, fresh process per run). Wall: 1-thread "
+                  "time over 2-thread time. CPU: 1-thread CPU time over the busier of the two "
+                  "threads' CPU times (what idle cores give; other jobs shared these):", "",
+                  "| workload | dtype | N | 1 thread ms | 2 threads ms | speed-up (wall) | "
+                  "CPU s per thread (2 threads) | speed-up (CPU) | load average |",
+                  "|---|---|---:|---:|---:|---:|---|---:|---|"]
         for s in doc["threads"]:
+            per = " / ".join(f"{c:.2f}" for c in s.get("thread_cpu_2_s", []))
             lines.append(f"| {s['workload']} | {s['dtype']} | {s['n']} | {s['ms_1']:,.1f} | "
-                         f"{s['ms_2']:,.1f} | {s['speedup']:.2f}x |")
+                         f"{s['ms_2']:,.1f} | {s['speedup']:.2f}x | {per} | "
+                         f"{s.get('cpu_speedup', float('nan')):.2f}x | {s.get('loadavg', '-')} |")
     return "\n".join(lines) + "\n"

@@ -87,11 +87,17 @@ def run(args):
     result["first_call_s"] = time.perf_counter() - t0
     result["peak_first_call_mb"] = memory.peak_mb()
     steady = memory.reset_peak()
-    times = []
+    times, cpu = [], []
+    before = memory.thread_cpu()
     for _ in range(args.repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = call()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    after = memory.thread_cpu()
+    busy = sorted((after[t] - before.get(t, 0.0) for t in after), reverse=True)
+    result["thread_cpu_s"] = [round(b / args.repeats, 4) for b in busy if b > 0.01]
+    result["cpu_s"] = cpu
     result.update(times_s=times, median_s=float(np.median(times)),
                   peak_rss_mb=max(result["peak_first_call_mb"], memory.peak_mb()),
                   peak_timed_mb=memory.peak_mb() if steady else None)

@@ -45,11 +45,23 @@ def _workspaces(prog, dtype):
             np.zeros((n_slots, 2, prog.group_max), np.int64))
 
 
+#: Below this many covariance entries (pairs x entries of the first block) one thread runs
+#: the call: waking a second one costs milliseconds when other processes hold the cores.
+PARALLEL_MIN = 1 << 17
+
+
 def _call(pairs, is_self, sym, source, var, prog, inv_c, has_ntk, ws, outs):
-    run_pairs(pairs, is_self, sym, *source, var, prog.ops, prog.fp, prog.blocks, prog.planes,
-              prog.groups, prog.coff, prog.pool, prog.inv_h, prog.inv_w, prog.tparams, prog.pad,
-              inv_c, has_ntk,
-              *ws, *outs)
+    H, W, Rh, Rw = prog.blocks[0, 2:6]
+    work = len(pairs) * H * W * (2 * Rh + 1) * (2 * Rw + 1)
+    threads = numba.get_num_threads()
+    if work < PARALLEL_MIN:
+        numba.set_num_threads(1)
+    try:
+        run_pairs(pairs, is_self, sym, *source, var, prog.ops, prog.fp, prog.blocks,
+                  prog.planes, prog.groups, prog.coff, prog.pool, prog.inv_h, prog.inv_w,
+                  prog.tparams, prog.pad, inv_c, has_ntk, *ws, *outs)
+    finally:
+        numba.set_num_threads(threads)
 
 
 def _self_pairs(n_img):
