@@ -58,3 +58,23 @@ def test_faninsum_of_non_gaussian_branches_refused_or_right():
         return
     mc = mc_nngp(net, x, x, 300, seed=1)[:, :, 0, 0]
     np.testing.assert_allclose(k, mc, rtol=0.1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sign_chain_on_collinear_inputs_exact(dtype):
+    """Found by hypothesis (width-1 channels): 1-d inputs are collinear, so every correlation
+    is exactly +-1; k11 k22 - k12^2 cancelled only to ~eps, theta ~ sqrt(eps), and two Sign
+    layers grew that to 0.988 (float32) / -0.99992 (float64) for an exact +-1, a non-PSD
+    kernel. The arc-cosine angle now treats r^2 within rounding of 0 as 0."""
+    x = np.array([0.12573022, -0.13210486, 0.64042264, 0.10490011])
+    want = np.sign(np.outer(x, x))
+    fc = stax.serial(stax.Dense(1), stax.Sign(), stax.Dense(1), stax.Sign(), stax.Dense(1))
+    conv = stax.serial(stax.Conv(1, (1, 1), padding="SAME"),
+                       stax.repeat(stax.serial(stax.Sign(), stax.Conv(1, (1, 1))), 2),
+                       stax.Flatten())
+    for net, xi in ((fc, x[:, None]), (conv, x[:, None, None, None])):
+        k = net.kernel_fn(xi.astype(dtype), None, "nngp")
+        np.testing.assert_allclose(k, want, atol=10 * np.finfo(dtype).eps)
+    rm = stax.serial(stax.Dense(1), stax.RectifiedMonomial(1), stax.Dense(1), stax.Sign())
+    k = rm.kernel_fn(x[:, None].astype(dtype), None, "nngp")
+    assert np.linalg.eigvalsh(k.astype(np.float64)).min() > -1e-6
