@@ -19,11 +19,10 @@ A covariance entry is one (position, position') pair of an image pair in full fo
 axes. The form is the cheapest the network allows: full spatial covariance up to the last
 layer that needs it (a pooling or GlobalAvgPool), diagonals elsewhere.
 
-Prediction (``predict-ensemble``): the three kernels (train-train, test-train, test-test,
-the first symmetric), then an eigendecomposition of the n x n train NTK counted as
-9 n^3 (tridiagonal reduction plus eigenvectors, the usual estimate), and per time t: the
-mean (2 n_test n k + 2 n^2 k flops for the spectral filter) and the covariance
-(2 n_test n^2 + 2 n_test^2 n).
+Prediction (``predict-ensemble``, on stored kernels, NNGP and NTK): per kernel an
+eigendecomposition of the n x n train kernel counted as 9 n^3 (tridiagonal reduction plus
+eigenvectors, the usual estimate), and per time t: the mean (2 n_test n k + 2 n^2 k for the
+spectral filter) and the covariance (2 n_test n^2 + 2 n_test^2 n).
 """
 import math
 
@@ -102,9 +101,8 @@ def kernel_flops(spec, shape, n1, n2=None):
 
 
 def predict_flops(spec, shape, n, n_test, n_out=10, n_times=20):
-    kern = kernel_flops(spec, shape, n) + kernel_flops(spec, shape, n_test, n) + \
-        kernel_flops(spec, shape, n_test)
-    eig = 9 * n ** 3
+    """Prediction on stored kernels, NNGP and NTK (``get=None``) with covariances: per
+    kernel one eigendecomposition (9 n^3) and, per time, the mean and the covariance."""
     per_t = 2 * n_test * n * n_out + 2 * n * n * n_out + 2 * n_test * n * n + \
         2 * n_test * n_test * n
-    return kern + eig + n_times * per_t
+    return 2 * (9 * n ** 3 + n_times * per_t)

@@ -28,20 +28,28 @@ def _ready(tree):
     return tree
 
 
-def _call(w, net, x, dtype):
+def _call(w, x, dtype):
     import jax
+    import jax.numpy as jnp
     import neural_tangents as nt
-    kernel_fn = jax.jit(net[2], static_argnames=("get",))
+    from neural_tangents import stax
     if w.kind == "kernel":
+        kernel_fn = jax.jit(build(stax, w.spec)[2], static_argnames=("get",))
         return lambda: _ready(kernel_fn(x["x"], None, ("nngp", "ntk")))
-    fn = nt.predict.gradient_descent_mse_ensemble(kernel_fn, x["x"], x["y"], diag_reg=1e-4)
-    ts = np.logspace(-1, 3, 20).astype(dtype)
-    return lambda: _ready(fn(t=ts, x_test=x["x_test"], get="ntk", compute_cov=True))
+    from . import predict_bench
+    kernel_fn = predict_bench.LookupKernelFn(x, convert=jnp.asarray)
+    y, ts = jnp.asarray(x["y"]), np.logspace(-1, 4, 20)
+
+    def call():   # as bench/predict_bench.py: factory and call
+        fn = nt.predict.gradient_descent_mse_ensemble(kernel_fn, x["x_train"], y, diag_reg=1e-4)
+        return _ready(fn(ts, x["x_test"], None, True))
+    return call
 
 
 def _arrays(w, out):
     if w.kind == "predict":
-        return {"mean": out.mean, "cov": out.covariance}
+        return {f"{g}_{p}": getattr(getattr(out, g), p) for g in ("nngp", "ntk")
+                for p in ("mean", "covariance")}
     return {"nngp": out.nngp, "ntk": out.ntk}
 
 
@@ -54,7 +62,7 @@ def run(args):
     w = workloads.get(args.workload)
     x = data.load_inputs(json.loads(args.inputs), dtype)
     rss0 = memory.current_mb()
-    call = _call(w, build(nt.stax, w.spec), x, dtype)
+    call = _call(w, x, dtype)
     result = {"impl": "neural_tangents", "version": nt.__version__, "jax": jax.__version__,
               "workload": w.name, "dtype": dtype.name, "rss_after_import_mb": rss0}
     t0 = time.perf_counter()

@@ -22,10 +22,15 @@ def _mb(r):
 
 
 def _diff(row):
+    """nngp / ntk for kernels; the largest over means and covariances for predictions."""
     d = row.get("max_rel_diff_vs_nt")
     if not d:
         return "-"
-    return " / ".join(f"{v:.1e}" if isinstance(v, float) else str(v) for v in d.values())
+    if any(not isinstance(v, float) for v in d.values()):
+        return "; ".join(f"{k}: {v}" for k, v in d.items())
+    if len(d) > 2:
+        return f"{max(d.values()):.1e} (max)"
+    return " / ".join(f"{v:.1e}" for v in d.values())
 
 
 def _check(r):

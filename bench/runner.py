@@ -1,5 +1,6 @@
 """Run workers in fresh subprocesses (one per workload, dtype and implementation) and gather
 their results: times, peak memory and, side by side, how far the two kernels are apart."""
+import argparse
 import json
 import os
 import subprocess
@@ -84,11 +85,19 @@ def run_workload(name, dtypes, opts, log=print):
     n_test = (opts.n_test or w.n_test[size]) if w.kind == "predict" else None
     shape = workloads.input_shape(w, size)
     rows = []
+    n64 = (w.n64 or {}).get(size) if not opts.n else None
+    if n64 is not None and "float64" in dtypes and len(dtypes) > 1:
+        # float64 at its own size: a separate set of inputs
+        rest = [d for d in dtypes if d != "float64"]
+        o64 = argparse.Namespace(**{**vars(opts), "n": n64})
+        return run_workload(name, rest, opts, log) + run_workload(name, ["float64"], o64, log)
+    if n64 is not None and dtypes == ["float64"]:
+        n = n64
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         if getattr(opts, "outputs_dir", None):   # keep inputs and outputs
             tmp = os.path.join(opts.outputs_dir, name)
             os.makedirs(tmp, exist_ok=True)
-        files = data.make_inputs(w, size, n, n_test, shape, tmp)
+        files = data.make_inputs(w, size, n, n_test, shape, tmp, dtypes)
         for dtype in dtypes:
             row = {"workload": name, "dtype": dtype, "n": n, "n_test": n_test,
                    "shape": list(shape), "what": w.what,

@@ -11,7 +11,9 @@ either library's ``stax``:
 
 Sizes: ``full`` is the benchmark, ``small`` a quicker run with the same shapes of work,
 ``tiny`` runs in seconds (tests). A workload's ``n`` (and ``n_test`` for predictions) can be
-overridden from the command line.
+overridden from the command line. ``n64``: Neural Tangents holds several (N, N, 32, 32, 32, 32)
+tensors at once (8.4 GB for Myrtle-5 on 16 images in float32, measured), so the float64 runs
+of the Myrtle workloads use 8 images to stay within this machine's 24 GB.
 """
 import dataclasses
 
@@ -74,6 +76,12 @@ def wrn():
                    _layer("Dense", 10, W_std=1.0, b_std=0.0))
 
 
+def predict_net():
+    """The network whose kernels ``bench/predict_bench.py`` precomputes (its ``NET``)."""
+    return _serial(_layer("Dense", 512, W_std=1.5, b_std=0.05), _layer("Relu"),
+                   _layer("Dense", 1, W_std=1.5, b_std=0.05))
+
+
 @dataclasses.dataclass(frozen=True)
 class Workload:
     name: str
@@ -84,6 +92,7 @@ class Workload:
     what: str
     n_test: dict = None  # "predict": test points per size
     n_check: int = 4     # inputs used to check the fused kernel against the reference path
+    n64: dict = None     # size -> inputs in float64 where it differs (NT's memory, see below)
 
 
 WORKLOADS = {w.name: w for w in [
@@ -94,21 +103,23 @@ WORKLOADS = {w.name: w for w in [
              "4 x (Conv 3x3 SAME, ReLU), Flatten, Dense; 200 images 32x32x3", n_check=6),
     Workload("myrtle5-gap", "kernel", myrtle(5), (32, 32, 3), {"tiny": 2, "small": 4, "full": 16},
              "Myrtle-5 with GlobalAvgPool; 16 images 32x32x3 (full spatial covariance)",
-             n_check=2),
+             n_check=2, n64={"full": 8}),
     Workload("myrtle10-gap", "kernel", myrtle(10), (32, 32, 3),
              {"tiny": 2, "small": 4, "full": 16},
-             "Myrtle-10 with GlobalAvgPool; 16 images 32x32x3", n_check=2),
+             "Myrtle-10 with GlobalAvgPool; 16 images 32x32x3", n_check=2, n64={"full": 8}),
     Workload("wrn-gap", "kernel", wrn(), (32, 32, 3), {"tiny": 2, "small": 3, "full": 8},
              "WRN-10-1 (residual, strided convs) with GlobalAvgPool; 8 images 32x32x3",
              n_check=2),
-    Workload("predict-ensemble", "predict", fc3(), (784,), {"tiny": 60, "small": 600, "full": 3000},
-             "gradient_descent_mse_ensemble on fc3's NTK: 3000 train, 500 test, 10 outputs, "
-             "20 times, mean and covariance", n_test={"tiny": 10, "small": 100, "full": 500}),
+    Workload("predict-ensemble", "predict", predict_net(), (32,),
+             {"tiny": 60, "small": 600, "full": 3000},
+             "gradient_descent_mse_ensemble (bench/predict_bench.py): 3000 train, 500 test, "
+             "10 outputs, 20 times, NNGP and NTK, mean and covariance, precomputed kernels",
+             n_test={"tiny": 10, "small": 100, "full": 500}),
 ]}
 
 #: Tiny sizes shrink the images too (tests); a spatial workload keeps its structure.
 TINY_SHAPE = {"cnn-flatten": (8, 8, 3), "myrtle5-gap": (8, 8, 3), "myrtle10-gap": (8, 8, 3),
-              "wrn-gap": (8, 8, 3), "fc3": (20,), "predict-ensemble": (20,)}
+              "wrn-gap": (8, 8, 3), "fc3": (20,), "predict-ensemble": (32,)}
 
 
 def names():
