@@ -78,3 +78,20 @@ def test_sign_chain_on_collinear_inputs_exact(dtype):
     rm = stax.serial(stax.Dense(1), stax.RectifiedMonomial(1), stax.Dense(1), stax.Sign())
     k = rm.kernel_fn(x[:, None].astype(dtype), None, "nngp")
     assert np.linalg.eigvalsh(k.astype(np.float64)).min() > -1e-6
+
+
+def test_sin_after_large_variance_respects_cauchy_schwarz():
+    """Found by hypothesis: float32, Hermite(3) making variances ~1e7, then Sin: the exponent
+    -(k11 + k22 - 2 k12) / 2, exactly <= 0, rounded positive, and E[sin(u)^2] came out 0.824
+    (> 0.5, its bound), the kernel of [x1; x2] no longer matching kernel_fn(x1, x2)."""
+    x1 = np.array([[0.34558418, 0.82161814, 0.33043706, -1.3031572, 0.9053559]])
+    x = np.concatenate([x1, [[0.44637457, -0.5369532, 0.5811181, 0.3645724, 0.2941325]], x1])
+    net = stax.serial(stax.Dense(1, W_std=3.0), stax.Dense(1, W_std=3.0), stax.Hermite(3),
+                      stax.Dense(1, W_std=3.0), stax.Sin())
+    for dt in (np.float32, np.float64):
+        k = net.kernel_fn(x.astype(dt))
+        assert np.all(k.cov1 <= 0.5) and np.all(np.diag(k.nngp) <= 0.5), k.nngp
+        bound = np.sqrt(k.cov1[:, None] * k.cov1[None, :])
+        assert np.all(np.abs(k.nngp) <= bound * (1 + 1e-6)), (k.nngp, bound)
+        rect = net.kernel_fn(x[:1].astype(dt), x[1:].astype(dt), "nngp")
+        np.testing.assert_allclose(rect, k.nngp[:1, 1:], atol=1e-6)

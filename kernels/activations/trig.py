@@ -30,7 +30,9 @@ def trig_reference(k11, k12, k22, want_dot, prm):
     xp = get_xp(k12)
     dt = k12.dtype.type
     half = dt(-b2 / 2) * (k11 + k22)
-    s1 = xp.exp(half + dt(b2) * k12)
+    # -b^2 (k11 + k22 - 2 k12) / 2 <= 0 exactly (Cauchy-Schwarz); rounding of large variances
+    # made it positive and E[phi phi] exceed its bound (float32 Sin after Hermite: 0.504 > 0.5)
+    s1 = xp.exp(xp.minimum(half + dt(b2) * k12, dt(0)))
     s2 = xp.exp(half - dt(b2) * k12) * dt(cos2c) if cos2c != 0 else None
     nngp = dt(a2 / 2) * (s1 if s2 is None else s1 - s2)
     if not want_dot:
@@ -43,7 +45,7 @@ def trig_scalar(k11, k12, k22, prm, T):
     """One entry ``(E[phi phi], E[phi' phi'])``, ``prm = (a^2, b^2, cos 2c)``."""
     a2, b2, cos2c = T(prm[0]), T(prm[1]), T(prm[2])
     half = -b2 * T(0.5) * (k11 + k22)
-    s1 = math.exp(half + b2 * k12)
+    s1 = math.exp(min(half + b2 * k12, T(0)))   # <= 0 exactly: see trig_reference
     s2 = math.exp(half - b2 * k12) * cos2c
     return a2 * T(0.5) * (s1 - s2), a2 * b2 * T(0.5) * (s1 + s2)
 
