@@ -259,7 +259,8 @@ def _check_block(net, x1, x2, k, dtype):
         m, j = np.asarray(m, np.float64), np.asarray(j, np.float64)[:n1, n1:]
         scale = max(np.abs(j).max(), 1e-300)
         np.testing.assert_allclose(m, j, rtol=tol, atol=tol * scale,
-                                   err_msg=f"{name}: kernel_fn(x1, x2) != block of [x1; x2]")
+                                   err_msg=f"{name}: kernel_fn(x1, x2) != block of [x1; x2] "
+                                   f"for {net!r} on {x1!r}, {x2!r}")
 
 
 def _check_any(net, x1, x2, get):
