@@ -13,12 +13,28 @@ duplicated, tiny or huge values), with x2 given or not and every `get`: rectangu
 must equal the off-diagonal block of the kernel of [x1; x2], and every `get` the matching
 fields of the whole Kernel.
 """
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from infwide import stax
 from infwide.batching import describe
+
+# More and random examples for a longer search (the committed run is derandomized):
+#   INFWIDE_PROPERTY_SCALE=20 INFWIDE_PROPERTY_RANDOM=1 \
+#       python -m pytest -q tests/test_properties.py --hypothesis-seed=1
+_SCALE = float(os.environ.get("INFWIDE_PROPERTY_SCALE", "1"))
+_DERANDOMIZE = os.environ.get("INFWIDE_PROPERTY_RANDOM", "0") != "1"
+
+
+def _settings(n):
+    return settings(max_examples=max(1, int(n * _SCALE)), deadline=None,
+                    derandomize=_DERANDOMIZE, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
+
 
 NONLINEAR = [
     lambda: stax.Relu(), lambda: stax.LeakyRelu(0.1), lambda: stax.Abs(),
@@ -109,8 +125,7 @@ def _check_or_named_error(net, x):
             assert ev.min() >= -1e-3 * scale, f"{name} not PSD: {ev.min()} (scale {scale})"
 
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = _settings(60)
 
 
 @SETTINGS
@@ -292,8 +307,7 @@ def _check_any(net, x1, x2, get):
         _check_block(net, x1, x2, k, dtype)
 
 
-ANY_SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
-                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+ANY_SETTINGS = _settings(300)
 
 
 @ANY_SETTINGS
@@ -324,8 +338,7 @@ def tiny_models(draw):
     return models.WideResNet(10, k=1, activation=act), True
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@_settings(60)
 @given(model=tiny_models(), seed=st.integers(0, 2**31), get=st.sampled_from(GETS))
 def test_models_tiny(model, seed, get):
     net, spatial = model
