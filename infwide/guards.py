@@ -8,7 +8,9 @@ that keeps the full spatial covariance and ``prod(S)`` otherwise), once more for
 the guard never refuses a call that would fit; ``infwide.batch`` then computes the kernel in
 tiles that do fit.
 
-Precision. After computing, ``check_result`` refuses NaN or Inf anywhere in the result. When
+Precision. After computing, ``check_result`` refuses NaN or Inf anywhere in the result (the
+per-input variances ``cov1``/``cov2`` included: they can overflow where the pair kernel,
+after a bounded activation, does not). When
 that happens it replays the network layer by layer to name the first layer whose output is no
 longer finite, and, in float32, says that it is an overflow of float32's range and suggests
 float64. An all-zero float32 result from non-zero inputs is reported as an underflow.
@@ -63,7 +65,7 @@ def check_result(layer, k_in, k_out, kernel_call):
     ``kernel_call(layer, k)`` runs one layer's kernel (used only to diagnose a failure).
     """
     xp = _xp(k_out.nngp)
-    bad = [name for name in ("nngp", "ntk") if getattr(k_out, name) is not None
+    bad = [name for name in ("nngp", "ntk", "cov1", "cov2") if getattr(k_out, name) is not None
            and not bool(xp.isfinite(getattr(k_out, name)).all())]
     if bad:
         where = _first_bad_layer(layer, k_in, kernel_call)
@@ -99,8 +101,8 @@ def _all_zero(m):
 
 
 def _first_bad_layer(layer, k, kernel_call, is_bad=_not_finite):
-    """Replay a serial network layer by layer; "layer i (name)" of the first whose nngp, ntk
-    or cov1 ``is_bad`` (not finite, by default), counting from 0 in ``layer.layers``."""
+    """Replay a serial network layer by layer; "layer i (name)" of the first whose nngp, ntk,
+    cov1 or cov2 ``is_bad`` (not finite, by default), counting from 0 in ``layer.layers``."""
     layers = getattr(layer, "layers", None)
     if layers is None:
         return None
@@ -117,7 +119,7 @@ def _first_bad_layer(layer, k, kernel_call, is_bad=_not_finite):
 def _replay(layers, reqs, k, kernel_call, is_bad, match_form):
     for i, (sub, req) in enumerate(zip(layers, reqs)):
         k = kernel_call(sub, match_form(k, sub.input_needs_full(req), sub), req)
-        for m in (k.nngp, k.ntk, k.cov1) if is_bad is _not_finite else (k.nngp,):
+        for m in (k.nngp, k.ntk, k.cov1, k.cov2) if is_bad is _not_finite else (k.nngp,):
             if m is not None and m.size and is_bad(m):
                 return f"layer {i} ({sub.name})"
     return None

@@ -161,3 +161,15 @@ def test_float32_moderate_depth_matches_float64():
     k32 = net.kernel_fn(x.astype(np.float32), None, "nngp")
     k64 = net.kernel_fn(x, None, "nngp")
     np.testing.assert_allclose(k32, k64, rtol=1e-4)
+
+
+def test_non_finite_variances_are_refused_too():
+    """Found by hypothesis: a network whose per-input variance (cov1) overflowed float32
+    while its pair kernel stayed finite passed the guard, which looked at nngp and ntk only."""
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    k = stax.serial(stax.Dense(2), stax.Erf()).kernel_fn(x, x[:2])
+    for field in ("cov1", "cov2"):
+        bad = getattr(k, field).copy()
+        bad[0] = np.inf
+        with pytest.raises(PrecisionError, match=field):
+            stax.serial(stax.Dense(2), stax.Dense(1)).kernel_fn(k.replace(**{field: bad}))
