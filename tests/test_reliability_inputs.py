@@ -95,3 +95,15 @@ def test_sin_after_large_variance_respects_cauchy_schwarz():
         assert np.all(np.abs(k.nngp) <= bound * (1 + 1e-6)), (k.nngp, bound)
         rect = net.kernel_fn(x[:1].astype(dt), x[1:].astype(dt), "nngp")
         np.testing.assert_allclose(rect, k.nngp[:1, 1:], atol=1e-6)
+
+
+def test_gaussian_large_collinear_inputs_float32_psd():
+    """Found by a random hypothesis search: Gaussian(1, -1) after Dense(1, W_std=2) on 1-d
+    float32 inputs of size ~130 (variances ~6e4): (1 - 2b k11)(1 - 2b k22) - 4b^2 k12^2
+    cancelled ~eps k^2 of its value ~4|b|k, and the kernel was not PSD (-4.5e-6 of 4e-3)."""
+    x = np.array([[125.730225], [-132.10486]])
+    net = stax.serial(stax.Dense(1, W_std=2.0), stax.Gaussian(1.0, -1.0))
+    k64 = net.kernel_fn(x, None, "nngp")
+    k32 = net.kernel_fn(x.astype(np.float32), None, "nngp")
+    np.testing.assert_allclose(k32, k64, rtol=1e-4)
+    assert np.linalg.eigvalsh(k32.astype(np.float64)).min() > 0
