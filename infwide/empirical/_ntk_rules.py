@@ -21,7 +21,6 @@ the layer alone per example and output component.
 Pair tensors are ``(N1, R, N2, R)`` for all pairs of output components ``R``, or ``(N1, N2, R)``
 when only equal components are paired (``shared``).
 """
-import numpy as np
 
 from ..backend import get_xp
 from ..stax.dense import Dense
