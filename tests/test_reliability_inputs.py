@@ -107,3 +107,61 @@ def test_gaussian_large_collinear_inputs_float32_psd():
     k32 = net.kernel_fn(x.astype(np.float32), None, "nngp")
     np.testing.assert_allclose(k32, k64, rtol=1e-4)
     assert np.linalg.eigvalsh(k32.astype(np.float64)).min() > 0
+
+
+# -- input layouts and dtypes at the public boundary ---------------------------------------------
+def _nets():
+    from infwide import models
+    return {"fc-fused": (models.FC(2), (5, 12)),
+            "cnn-gap-fused": (models.CNN(1, readout="gap", channels=2), (5, 4, 4, 3)),
+            "cnn-erf-unfused": (stax.serial(stax.Conv(2, (2, 2)), stax.Erf(), stax.Flatten(),
+                                            stax.Dense(1)), (5, 4, 4, 3))}
+
+
+def _same_values(x):
+    return {"fortran": np.asfortranarray(x), "strided": np.repeat(x, 2, axis=-1)[..., ::2],
+            "big-endian": x.astype(">f8"), "read-only": np.broadcast_to(x, x.shape),
+            "list": x.tolist(), "longdouble": x.astype(np.longdouble)}
+
+
+def _refused(x):
+    nan = x.copy()
+    nan.flat[3] = np.nan
+    inf = x.copy()
+    inf.flat[2] = -np.inf
+    return {"complex": (x.astype(complex), TypeError, "real numbers"),
+            "object": (x.astype(object), TypeError, "real numbers"),
+            "nan": (nan, ValueError, "NaN or Inf"), "inf": (inf, ValueError, "NaN or Inf"),
+            "1-d": (x.reshape(-1), ValueError, "at least 2 dimensions")}
+
+
+@pytest.mark.parametrize("net_name", sorted(_nets()))
+def test_input_layouts_and_dtypes(net_name):
+    net, shape = _nets()[net_name]
+    x = np.random.default_rng(0).standard_normal(shape)
+    ref = net.kernel_fn(x, None, ("nngp", "ntk"))
+    for name, v in _same_values(x).items():
+        k = net.kernel_fn(v, None, ("nngp", "ntk"))
+        for a, b in zip(k, ref):   # a list takes the unfused path: its diagonal (correlation
+            assert a.dtype == np.float64, name   # 1) agrees to ~1e-8 (see test_batch.py)
+            np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-14, err_msg=name)
+    x16 = x.astype(np.float16)
+    k16 = net.kernel_fn(x16, None, "nngp")
+    assert k16.dtype == np.float32
+    np.testing.assert_allclose(k16, net.kernel_fn(x16.astype(np.float32), None, "nngp"),
+                               rtol=1e-6)
+    for name, v in {"bool": x > 0, "uint8": (np.abs(x) * 50).astype(np.uint8)}.items():
+        k = net.kernel_fn(v, None, "nngp")
+        assert k.dtype == np.float64 and np.isfinite(k).all(), name
+        np.testing.assert_allclose(k, net.kernel_fn(v.astype(np.float64), None, "nngp"),
+                                   rtol=1e-12, err_msg=name)
+    for name, (v, err, words) in _refused(x).items():
+        for args in ((v, None), (x, v)):
+            if args[1] is not None and name == "1-d":
+                continue
+            with pytest.raises(err, match=words):
+                net.kernel_fn(*args, "nngp")
+    with pytest.raises(ValueError, match="same shape apart from the batch axis"):
+        net.kernel_fn(x, x[..., :-1], "nngp")
+    empty = net.kernel_fn(x[:0], x, "nngp")
+    assert empty.shape == (0, len(x))
