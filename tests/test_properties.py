@@ -267,7 +267,11 @@ def _check_get(net, x1, x2, get, full):
 
 def _check_block(net, x1, x2, k, dtype):
     """Rectangular kernels are the off-diagonal block of the kernel of [x1; x2]."""
-    joint = net.kernel_fn(np.concatenate([x1, x2]), None, ("nngp", "ntk"))
+    try:   # [x1; x2] has other diagonals (Dropout in 'train' mode): it may overflow alone
+        joint = net.kernel_fn(np.concatenate([x1, x2]), None, ("nngp", "ntk"))
+    except (ValueError, TypeError) as e:
+        _named(e)
+        return
     n1 = len(x1)
     tol = 2e-3 if dtype == np.float32 else 1e-6
     for name, m, j in zip(("nngp", "ntk"), (k.nngp, k.ntk), joint):
