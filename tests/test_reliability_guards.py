@@ -173,3 +173,17 @@ def test_non_finite_variances_are_refused_too():
         bad[0] = np.inf
         with pytest.raises(PrecisionError, match=field):
             stax.serial(stax.Dense(2), stax.Dense(1)).kernel_fn(k.replace(**{field: bad}))
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["unfused", "fused"])
+def test_huge_x2_overflowing_its_variance_is_refused(fused):
+    """x2 of size 3e19 in float32: its variance overflows (cov2), the pair kernel with a
+    modest x1 does not; the call is refused naming cov2 and float64, and float64 works."""
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((2, 3)), rng.standard_normal((2, 3)) * 3e19
+    layers = [stax.Dense(4), stax.Relu(), stax.Dense(4)] if fused else [stax.Dense(4)]
+    net = stax.serial(*layers, stax.Erf(), stax.Dense(1))
+    with pytest.raises(PrecisionError, match="cov2.*float64"):
+        net.kernel_fn(x1.astype(np.float32), x2.astype(np.float32))
+    k = net.kernel_fn(x1, x2)
+    assert np.isfinite(k.nngp).all() and np.isfinite(k.cov2).all()
