@@ -17,7 +17,8 @@ float64. An all-zero float32 result from non-zero inputs is reported as an under
 """
 import numpy as np
 
-__all__ = ["KernelMemoryError", "PrecisionError", "check_memory", "check_result"]
+__all__ = ["KernelMemoryError", "PrecisionError", "check_memory", "check_result",
+           "lower_bound_bytes", "fused_lower_bound_bytes"]
 
 
 class KernelMemoryError(MemoryError):
@@ -39,11 +40,24 @@ def lower_bound_bytes(n1, n2, in_shape, full, itemsize, compute_ntk):
     return n1 * n2 * entries * itemsize * (2 if compute_ntk else 1)
 
 
-def check_memory(layer, x1, x2, full, itemsize, compute_ntk, gpu_device=None):
-    """Raise ``KernelMemoryError`` when the call cannot fit in the device's free memory."""
+def fused_lower_bound_bytes(n1, n2, in_shape, out_shape, full, itemsize, compute_ntk,
+                            x1_is_x2):
+    """The fused CPU route (``infwide.stax._fusion``) never builds the pairs' input covariance;
+    it keeps each input's own covariance and writes the output: that is its lower bound."""
+    s = int(np.prod(in_shape[1:-1])) if len(in_shape) > 2 else 1
+    s_out = int(np.prod(out_shape[1:-1])) if len(out_shape) > 2 else 1
+    own = (n1 if x1_is_x2 else n1 + n2) * (s * s if full else s)
+    return (own + n1 * n2 * s_out * s_out * (2 if compute_ntk else 1)) * itemsize
+
+
+def check_memory(layer, x1, x2, full, itemsize, compute_ntk, gpu_device=None, need=None):
+    """Raise ``KernelMemoryError`` when the call cannot fit in the device's free memory.
+
+    ``need`` overrides the lower bound of the unfused route (``lower_bound_bytes``)."""
     n1 = x1.shape[0]
     n2 = n1 if x2 is None else x2.shape[0]
-    need = lower_bound_bytes(n1, n2, tuple(x1.shape), full, itemsize, compute_ntk)
+    if need is None:
+        need = lower_bound_bytes(n1, n2, tuple(x1.shape), full, itemsize, compute_ntk)
     if need < 2**28:   # below 256 MiB: not worth a system call
         return
     from .batching import _memory   # lazily: batching imports stax, which imports this
@@ -53,7 +67,7 @@ def check_memory(layer, x1, x2, full, itemsize, compute_ntk, gpu_device=None):
             else "kernel"
         raise KernelMemoryError(
             f"{layer.name}: kernel_fn on {n1} x {n2} inputs of shape {tuple(x1.shape[1:])} "
-            f"needs at least {_gib(need)} (the {form} of every pair), but the "
+            f"needs at least {_gib(need)} (its {form} and results), but the "
             f"{'GPU' if gpu_device is not None else 'host'} has {_gib(have)} free. "
             "Use infwide.batch(kernel_fn) to compute it in tiles that fit (with store=DIR to "
             "make it resumable).")

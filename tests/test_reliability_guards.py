@@ -56,10 +56,7 @@ def test_rectangular_x2_counts_both_batches():
     assert "200000 x 150000" in msg and "223.5 GiB" in msg
 
 
-FUSED_UNGUARDED = pytest.mark.xfail(
-    strict=True, reason="Serial.kernel_fn's fused path (infwide/stax/_fusion.py "
-    "kernel_from_inputs) does not call infwide.guards.check_memory yet (the integrator hooks it)")
-PATHS = [pytest.param(False, id="unfused"), pytest.param(True, id="fused", marks=FUSED_UNGUARDED)]
+PATHS = [pytest.param(False, id="unfused"), pytest.param(True, id="fused")]
 
 
 @pytest.fixture
@@ -68,17 +65,27 @@ def little_memory(monkeypatch):
     monkeypatch.setattr(_memory, "available_memory", lambda devices=None: 64 * 2**20)
 
 
-@pytest.mark.parametrize("fused", PATHS)
-def test_guard_on_every_path_with_little_memory(little_memory, fused):
-    """100 images of 8x8 with GAP need 100^2 x 64^2 x 8 bytes = 312.5 MiB at least."""
+def test_unfused_guard_with_little_memory(little_memory):
+    """100 images of 8x8 with GAP: the unfused route builds the pairs' full input covariance,
+    100^2 x 64^2 x 8 bytes = 312.5 MiB at least."""
     x = np.random.default_rng(0).standard_normal((100, 8, 8, 2))
     net = models.CNN(1, readout="gap", channels=3)
-    if fused:
+    with fusion_disabled():
         msg = _refused_at_once(net.kernel_fn, x, None, "nngp")
-    else:
-        with fusion_disabled():
-            msg = _refused_at_once(net.kernel_fn, x, None, "nngp")
     assert "0.3 GiB" in msg and "0.1 GiB free" in msg
+
+
+def test_fused_guard_counts_what_the_fused_route_keeps(little_memory):
+    """The fused route keeps each image's own full covariance, not the pairs': 100 images
+    (3 MiB) compute under 64 MiB; 10,000 are refused (10^4 x 64^2 own entries and the
+    10^4 x 10^4 result, 8 bytes each)."""
+    net = models.CNN(1, readout="gap", channels=3)
+    x = np.random.default_rng(0).standard_normal((100, 8, 8, 2))
+    assert np.isfinite(net.kernel_fn(x, None, "nngp")).all()
+    big = np.broadcast_to(np.float64(0.5), (10_000, 8, 8, 2))
+    msg = _refused_at_once(net.kernel_fn, big, None, "nngp")
+    expected = (10_000 * 64 ** 2 + 10_000 ** 2) * 8 / 2 ** 30
+    assert f"{expected:,.1f} GiB" in msg and "0.1 GiB free" in msg
 
 
 @pytest.mark.parametrize("fused", PATHS)

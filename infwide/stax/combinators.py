@@ -10,7 +10,8 @@ Kernel rules (Neural Tangents, Novak et al. 2020; Yang 2019 for the tensor-progr
 import numpy as np
 
 from ..kernels.forms import full_to_diagonal
-from ..backend import get_xp
+from ..backend import get_xp, result_dtype
+from ..guards import check_memory, fused_lower_bound_bytes
 from ._inputs import same_batch_as_none
 from .layer import Layer
 
@@ -119,8 +120,24 @@ class Serial(Layer):
         if not (isinstance(x1, np.ndarray) and (x2 is None or isinstance(x2, np.ndarray))):
             return Layer.kernel_fn(self, x1, x2, get, **kwargs)   # device arrays, Kernels, ...
         x2 = same_batch_as_none(x1, x2)
+        self._check_memory(x1, x2, get)
         out = kernel_from_inputs(self, x1, x2, get, **kwargs)
         return Layer.kernel_fn(self, x1, x2, get, **kwargs) if out is None else out
+
+    def _check_memory(self, x1, x2, get):
+        """The memory guard with the fused route's lower bound (see ``infwide.guards``); the
+        unfused route, if taken, checks its own larger bound again."""
+        if x1.ndim < 2:
+            return   # Layer.kernel_fn names the problem
+        out_shape = self.output_shape(tuple(x1.shape))
+        out_full = isinstance(out_shape, tuple) and len(out_shape) > 2
+        compute_ntk = get is None or "ntk" in ((get,) if isinstance(get, str) else tuple(get))
+        itemsize = result_dtype(x1, x2).itemsize
+        need = fused_lower_bound_bytes(
+            x1.shape[0], x1.shape[0] if x2 is None else x2.shape[0], tuple(x1.shape),
+            out_shape if isinstance(out_shape, tuple) else tuple(x1.shape[:1]),
+            self.input_needs_full(out_full), itemsize, compute_ntk, x2 is None)
+        check_memory(self, x1, x2, False, itemsize, compute_ntk, need=need)
 
 
 class Parallel(Layer):
@@ -206,6 +223,18 @@ class _FanIn(Layer):
                              f"got {type(xs).__name__}.")
 
 
+def _require_gaussian(layer, ks):
+    """Sums and concatenations of branches are only kernels of their parts when every branch
+    is a mean-zero Gaussian (an affine layer last): otherwise the cross terms E[a] E[b] of
+    dependent or non-centred branches are unknown (NT refuses the same case)."""
+    if len(ks) > 1 and not all(k.is_gaussian for k in ks):
+        raise ValueError(f"{layer.name}: every branch must end in a Gaussian layer (Dense, Conv, "
+                         "a pooling or Identity of one) for the infinite-width kernel; got "
+                         f"branches with is_gaussian={[bool(k.is_gaussian) for k in ks]}. Put "
+                         "the nonlinearity before the FanOut or add an affine layer to each "
+                         "branch.")
+
+
 class FanInSum(_FanIn):
     """Sum of branches (residual connections)."""
 
@@ -232,6 +261,7 @@ class FanInSum(_FanIn):
     def kernel(self, k, out_full=False, **kwargs):
         self._check_list(k, "kernels")
         self.output_shape([ki.shape1 for ki in k])
+        _require_gaussian(self, k)
         add = lambda ms: None if any(m is None for m in ms) else sum(ms[1:], ms[0])
         return k[0].replace(nngp=add([ki.nngp for ki in k]), ntk=add([ki.ntk for ki in k]),
                             cov1=add([ki.cov1 for ki in k]), cov2=add([ki.cov2 for ki in k]),
@@ -327,6 +357,7 @@ class FanInConcat(_FanIn):
             raise ValueError(f"{self.name}: the infinite-width kernel is only defined for "
                              "concatenation along the channel axis (axis=-1).")
         shape1 = self.output_shape([ki.shape1 for ki in k])
+        _require_gaussian(self, k)
         widths = [ki.shape1[-1] for ki in k]
         total = float(sum(widths))
         mix = lambda ms: None if any(m is None for m in ms) else \
