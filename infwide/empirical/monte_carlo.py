@@ -126,8 +126,10 @@ def _tiled(empirical, x1, x2, names, params, kwargs, batch_size):
         return empirical.compute(x1, x2, params, names, kwargs)
     rows = []
     for s1 in tiles1:
-        cols = [empirical.compute(_take(x1, s1), _take(x2_, s2), params, names, kwargs)
-                for s2 in tiles2]
+        # a diagonal tile of x1 with itself is one forward pass (x2=None), as without tiles:
+        # stochastic layers (Dropout) then use one mask for both factors of each pair
+        cols = [empirical.compute(_take(x1, s1), None if x2 is None and s1 == s2 else
+                                  _take(x2_, s2), params, names, kwargs) for s2 in tiles2]
         rows.append({g: _concat([c[g] for c in cols], 1) for g in names})
     return {g: _concat([r[g] for r in rows], 0) for g in names}
 
