@@ -310,3 +310,17 @@ def test_bad_axes_get_and_inputs():
         infwide.empirical_ntk_fn(net)(x_nan, None, params)
     with pytest.raises(ValueError, match="n_samples"):
         infwide.monte_carlo_kernel_fn(net.init_fn, net.apply_fn, 0, [0, 3])
+
+
+def test_rng_keyword_is_split_for_x1_and_x2_as_nt():
+    net = stax.serial(stax.Dense(64), stax.Dropout(0.5), stax.Dense(2))
+    x = np.random.default_rng(0).standard_normal((3, 2))
+    _, params = net.init_fn(0, x.shape)
+    kernel_fn = infwide.empirical_kernel_fn(net)
+    same = kernel_fn(x, None, "ntk", params, rng=1)
+    np.testing.assert_array_equal(same, kernel_fn(x, None, "ntk", params, rng=1))
+    np.testing.assert_allclose(same, same.T, rtol=1e-12)  # one mask: a symmetric kernel
+    split = kernel_fn(x, x, "ntk", params, rng=1)  # independent masks for x1 and x2
+    assert not np.allclose(split, same)
+    with pytest.raises(ValueError, match="rng"):
+        kernel_fn(x, None, "ntk", params)  # Dropout in train mode needs randomness

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..backend import check_finite, get_xp
 from ..device import params_to_device, restore, result_kind
+from ..stax.layer import as_generator
 from ..training._tree import check_params
 from ..training.grad import as_layer, input_shape, prepare_inputs
 from . import _tape
@@ -99,12 +100,13 @@ class _Empirical:
         """``{name: kernel}`` for the requested ``names``, one forward pass per input batch."""
         x1, x2, params = self.inputs(x1, x2, params)
         want_ntk = "ntk" in names
+        kw1, kw2 = _split_rng(kwargs, x2 is None)
         if want_ntk:
-            y1, t1 = _tape.record(self.layer, params, x1, kwargs)
-            y2, t2 = (y1, t1) if x2 is None else _tape.record(self.layer, params, x2, kwargs)
+            y1, t1 = _tape.record(self.layer, params, x1, kw1)
+            y2, t2 = (y1, t1) if x2 is None else _tape.record(self.layer, params, x2, kw2)
         else:
-            y1 = self.layer.apply(params, x1, **kwargs)
-            y2 = y1 if x2 is None else self.layer.apply(params, x2, **kwargs)
+            y1 = self.layer.apply(params, x1, **kw1)
+            y2 = y1 if x2 is None else self.layer.apply(params, x2, **kw2)
         (y1s, is_list), (y2s, _) = _as_list(y1), _as_list(y2)
         for y in y1s + y2s:
             check_finite(y, "f(x)", f"{self.where} (the network output overflowed)")
@@ -114,6 +116,15 @@ class _Empirical:
         if want_ntk:
             out["ntk"] = self.ntk((t1, t2), (y1s, y2s), is_list, kwargs)
         return {k: (v if is_list else v[0]) for k, v in out.items()}
+
+
+def _split_rng(kwargs, same):
+    """As NT: an ``rng`` keyword gives x1 and x2 independent randomness (e.g. Dropout masks)
+    unless ``x2`` is ``None`` (one forward pass)."""
+    if same or kwargs.get("rng") is None:
+        return kwargs, kwargs
+    seeds = as_generator(kwargs["rng"]).integers(0, 2**63 - 1, size=2)
+    return dict(kwargs, rng=int(seeds[0])), dict(kwargs, rng=int(seeds[1]))
 
 
 def _sensitivities(tape, ys, k, is_list):
