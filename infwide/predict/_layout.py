@@ -47,6 +47,7 @@ class Layout:
         self.train_rows = tuple(y_shape[a] for a in self.rows_axes)
         self.chan_shape = tuple(y_shape[a] for a in self.trace)
         self.n_chan = math.prod(self.chan_shape)
+        self.n_rows = math.prod(self.train_rows)
         self.y_shape = tuple(y_shape)
 
     def fx_shape(self, rows_shape):

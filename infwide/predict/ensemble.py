@@ -33,6 +33,7 @@ from ._inputs import (Gaussian, array_arg, canonical_get, check_output, check_te
                       check_train_kernel, out_dtype, pack, parse_t)
 from ._layout import Layout, kernel_2d, zip_2d
 from ._spectral import (decay, inv_weights, nngp_train_cov_weights, one_minus_decay)
+from ._threads import blas_threads
 from .gp import GPInference
 
 __all__ = ["gradient_descent_mse_ensemble", "GradientDescentMSEEnsemble"]
@@ -157,6 +158,10 @@ class GradientDescentMSEEnsemble:
           The mean, a :class:`Gaussian` with ``compute_cov``, or a ``Gaussians`` namedtuple of
           them when ``get`` is a tuple or ``None``.
         """
+        with blas_threads(get_xp(self.y), self.layout.n_rows):
+            return self._predict(t, x_test, get, compute_cov, kernel_fn_kwargs)
+
+    def _predict(self, t, x_test, get, compute_cov, kernel_fn_kwargs):
         names, single = canonical_get(get, ("nngp", "ntk"), _WHERE)
         deps = (("nngp",) if "nngp" in names or ("ntk" in names and compute_cov) else ()) + \
             (("ntk",) if "ntk" in names else ())
