@@ -8,19 +8,23 @@ one pass over memory per layer:
 
 - on (N1, N2) kernels (no spatial axes), a run of affine/abrelu layers goes to
   ``kernels.fc.fc_chain`` (one pass, upper triangle only when x2 is None);
-- on 2-d spatial kernels, a run of conv/abrelu/affine/avgpool layers ending, if it does, with
-  ``GlobalAvgPool`` or ``Flatten`` goes to ``kernels.fused.engine`` (one offset plane at a time,
-  all layers between two poolings while the plane sits in cache); when the run starts at the
-  network's inputs the engine reads the raw images, so the (N1, N2, H, H, W, W) input covariance
-  is never built.
+- on 2-d spatial kernels, a run of conv/abrelu/affine/avgpool layers (and strided 'ntk'
+  convolutions, which ``Conv.fused_op`` leaves out: see ``_strided_conv_op``) ending, if it
+  does, with ``GlobalAvgPool`` or ``Flatten`` goes to ``kernels.fused`` (groups of offset
+  planes, all layers between two poolings while they sit in cache). A run at the network's
+  inputs reads the raw images (``Serial.kernel_fn``), so the (N1, N2, H, H, W, W) input
+  covariance is never built; a run on a covariance already computed (the branches of a
+  residual block, planned inside ``parallel`` too) is taken when it pays (``_worth_on_kernel``).
 
 Everything else runs through the layers' own ``kernel`` methods, exactly as without the planner.
-The fused results equal the layer-by-layer ones to rounding (tests/test_fused_planner.py).
+The fused results equal the layer-by-layer ones to rounding (tests/test_fused_fc.py,
+tests/test_fused_engine.py).
 Set ``INFWIDE_FUSION=0`` (or use ``fusion_disabled()``) to turn the planner off, e.g. to time
 or check the unfused path.
 """
 import contextlib
 import os
+import threading
 
 import numpy as np
 
@@ -38,23 +42,25 @@ from .layer import _is_spatial, _normalize_get, _output
 __all__ = ["serial_kernel", "kernel_from_inputs", "flatten_layers", "fusion_enabled",
            "fusion_disabled"]
 
-_DISABLED = [0]
+_STATE = threading.local()   # per thread: how deep inside fusion_disabled() it is
 _MIN_FC_RUN = 2
 
 
 def fusion_enabled():
-    """Whether the planner may fuse: not inside ``fusion_disabled()`` and INFWIDE_FUSION != 0."""
-    return _DISABLED[0] == 0 and os.environ.get("INFWIDE_FUSION", "1") != "0"
+    """Whether the planner may fuse in this thread: not inside ``fusion_disabled()`` and
+    INFWIDE_FUSION != 0."""
+    return getattr(_STATE, "disabled", 0) == 0 and os.environ.get("INFWIDE_FUSION", "1") != "0"
 
 
 @contextlib.contextmanager
 def fusion_disabled():
-    """Run the layers' own ``kernel`` methods only (the reference path) inside this block."""
-    _DISABLED[0] += 1
+    """Run the layers' own ``kernel`` methods only (the reference path) inside this block, in
+    this thread (other threads keep fusing)."""
+    _STATE.disabled = getattr(_STATE, "disabled", 0) + 1
     try:
         yield
     finally:
-        _DISABLED[0] -= 1
+        _STATE.disabled -= 1
 
 
 def flatten_layers(layer):
@@ -171,11 +177,18 @@ def _parallel(par, out_full, ks, **kwargs):
     return out
 
 
-def _worth_on_kernel(ops):
+def _worth_on_kernel(ops, size):
     """Reading and writing (N1, N2, H, H, W, W) tensors plane by plane costs about one
-    layer's array pass (bench/NOTES.md, step 10): the engine pays off from three operations
-    on, or when a transition (pooling, strided convolution, readout) shrinks the output."""
-    return len(ops) >= 3 or any(op[0] in ("avgpool", "sconv", "gap", "flatten") for op in ops)
+    layer's array pass on small tensors (bench/NOTES.md, step 10): there the engine pays off
+    from three operations on, or when a transition (pooling, strided convolution, readout)
+    shrinks the output. On large ones (``size`` entries) the layers' array code slows down
+    more than the engine (padded copies of the whole tensor), and a single convolution pays."""
+    if any(op[0] in ("avgpool", "sconv", "gap", "flatten") for op in ops) or len(ops) >= 3:
+        return True
+    return size > _LARGE and any(op[0] == "conv" for op in ops)
+
+
+_LARGE = 1 << 24
 
 
 def _spatial_on_kernel(layers, reqs, i, k):
@@ -187,7 +200,7 @@ def _spatial_on_kernel(layers, reqs, i, k):
     if not layers[i].input_needs_full(reqs[i]):
         return None
     ops, gaussian = _spatial_run(layers[i:], k.is_gaussian)
-    if not _worth_on_kernel(ops):
+    if not _worth_on_kernel(ops, k.nngp.size):
         return None
     j = i + len(ops)
     prog = compile_program(ops, k.shape1[1:3], k.nngp.dtype, reqs[j - 1])
@@ -265,22 +278,23 @@ def kernel_from_inputs(serial, x1, x2=None, get=None, **kwargs):
     out_shape = serial.output_shape(tuple(as_array(x1, "x1").shape))
     reqs = _requirements(layers, _is_spatial(out_shape))
     lead = _fc_from_inputs if xs[0].ndim == 2 else _spatial_from_inputs
-    k, j = lead(layers, xs, reqs, want_ntk)
+    k, j, finite = lead(layers, xs, reqs, want_ntk)
     if k is None:
         return None
     k = _run(layers[j:], reqs[j:], k, **kwargs)
-    if isinstance(k, list) or not _sound(k, xs):
+    if isinstance(k, list) or not _sound(k, xs, finite and j == len(layers)):
         return None
     return _output(k, names, as_tuple)
 
 
-def _sound(k, xs):
+def _sound(k, xs, known_finite=False):
     """Finite, and (float32) not flushed to zero from non-zero inputs: else let the ordinary
-    path recompute and raise its diagnosis (``infwide.guards``)."""
+    path recompute and raise its diagnosis (``infwide.guards``). ``known_finite``: the fused
+    FC chain already checked every entry as it wrote it."""
     for m in (k.nngp, k.ntk):
-        if m is not None and not np.isfinite(m).all():
+        if m is not None and not known_finite and not np.isfinite(m).all():
             return False
-    if k.nngp.dtype == np.float32 and not np.any(k.nngp) and \
+    if k.nngp.dtype == np.float32 and not (k.nngp.flat[0] or np.any(k.nngp)) and \
             any(x is not None and np.any(x) for x in xs):
         return False
     return True
@@ -291,29 +305,30 @@ def _fc_from_inputs(layers, xs, reqs, want_ntk):
     x1) feeds ``fc_chain`` directly, divided by d in its first pass."""
     j = _fc_run(layers, 0, False)
     if j < _MIN_FC_RUN:
-        return None, 0
+        return None, 0, False
     x1, x2 = xs
     gram = x1 @ (x1 if x2 is None else x2).T
     cov1 = np.mean(x1 * x1, axis=-1)
     cov2 = None if x2 is None else np.mean(x2 * x2, axis=-1)
     ops = [_op(l) for l in layers[:j]]
-    nngp, ntk, cov1, cov2, _ = fc.fc_chain(gram, None, cov1, cov2, ops, x1_is_x2=x2 is None,
-                                           want_ntk=want_ntk, in_div=x1.shape[-1])
+    nngp, ntk, cov1, cov2, finite = fc.fc_chain(gram, None, cov1, cov2, ops,
+                                                x1_is_x2=x2 is None, want_ntk=want_ntk,
+                                                in_div=x1.shape[-1])
     s1, s2 = x1.shape, (x1 if x2 is None else x2).shape
     for l in layers[:j]:
         s1, s2 = l.output_shape(s1), l.output_shape(s2)
     k = Kernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
                x1_is_x2=x2 is None, is_gaussian=ops[-1][0] == "affine", is_input=False,
                diagonal_spatial=True)
-    return k, j
+    return k, j, finite
 
 
 def _spatial_from_inputs(layers, xs, reqs, want_ntk):
     ops, gaussian = _spatial_run(layers)
     if not ops or (len(ops) == 1 and ops[0][0] not in ("conv", "sconv")):
-        return None, 0
+        return None, 0, False
     j = len(ops)
-    return _engine_kernel(layers[:j], ops, xs, reqs[j - 1], want_ntk, gaussian), j
+    return _engine_kernel(layers[:j], ops, xs, reqs[j - 1], want_ntk, gaussian), j, False
 
 
 def _engine_kernel(layers, ops, xs, end_full, want_ntk, gaussian):
