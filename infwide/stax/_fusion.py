@@ -30,6 +30,7 @@ import numpy as np
 
 from ..backend import as_array, result_dtype
 from ..device import cpu_fast_path_ok
+from ..guards import check_memory
 from ..kernel import Kernel
 from ..kernels import fc
 from ..kernels.fused.chain import spatial_chain, spatial_chain_kernel
@@ -334,6 +335,8 @@ def _spatial_from_inputs(layers, xs, reqs, want_ntk):
 def _engine_kernel(layers, ops, xs, end_full, want_ntk, gaussian):
     x1, x2 = xs
     prog = compile_program(ops, x1.shape[1:3], x1.dtype, end_full)
+    if prog.end in ("full", "diag"):   # a spatial output as large as the input covariance
+        check_memory(layers[-1], x1, x2, prog.end == "full", x1.dtype.itemsize, want_ntk)
     nngp, ntk, cov1, cov2 = spatial_chain(prog, x1, x2, want_ntk)
     s1, s2 = x1.shape, (x1 if x2 is None else x2).shape
     for l in layers:
