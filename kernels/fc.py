@@ -112,27 +112,57 @@ _PARALLEL_MIN = 1 << 16
 
 @cpu_pjit
 def _rows(nngp, ntk, var1, var2, kinds, params, sym, has_ntk, in_div, out_k, out_t, bad):
-    n1, n2 = nngp.shape
-    for i in numba.prange(n1):
-        ii = np.int64(i)
-        j0 = ii if sym else np.int64(0)
-        kr = out_k[ii, j0:]
-        src = nngp[ii, j0:]
-        for j in range(kr.shape[0]):
-            kr[j] = src[j] / in_div
-        tr = out_t[ii, j0:] if has_ntk else out_t[ii, :0]
-        if has_ntk:
-            if ntk.shape[1] == n2:
-                tr[:] = ntk[ii, j0:]
-            else:
-                tr[:] = 0
-        for o in range(kinds.shape[0]):
-            if kinds[o] == 0:
-                _affine_row(kr, tr, params[o, 0], params[o, 1], has_ntk)
-            else:
-                _abrelu_row(kr, tr, var1[o, ii], var2[o, j0:], params[o, 0], params[o, 1],
-                            has_ntk)
-        bad[ii] = _not_finite(kr) or _not_finite(tr)
+    """Rows in pairs (i, n1 - 1 - i): with the upper triangle only, row i has n2 - i entries,
+    so each pair has about the same work and the threads (contiguous blocks of the prange)
+    stay balanced."""
+    n1 = nngp.shape[0]
+    for p in numba.prange((n1 + 1) // 2):
+        _row_pair(nngp, ntk, var1, var2, kinds, params, sym, has_ntk, in_div, out_k, out_t, bad,
+                  np.int64(p))
+
+
+@cpu_jit
+def _rows_serial(nngp, ntk, var1, var2, kinds, params, sym, has_ntk, in_div, out_k, out_t, bad):
+    """``_rows`` in the calling thread (small problems). A separate function, not
+    ``cpu_jit(_rows.py_func)``: Numba's on-disk cache keys on the Python function, so two
+    dispatchers of one function overwrite each other's cached code (the parallel one then
+    loaded the serial build)."""
+    for p in range((nngp.shape[0] + 1) // 2):
+        _row_pair(nngp, ntk, var1, var2, kinds, params, sym, has_ntk, in_div, out_k, out_t, bad,
+                  np.int64(p))
+
+
+@cpu_jit
+def _row_pair(nngp, ntk, var1, var2, kinds, params, sym, has_ntk, in_div, out_k, out_t, bad, i):
+    n1 = nngp.shape[0]
+    _row(nngp, ntk, var1, var2, kinds, params, sym, has_ntk, in_div, out_k, out_t, bad, i)
+    if n1 - 1 - i != i:
+        _row(nngp, ntk, var1, var2, kinds, params, sym, has_ntk, in_div, out_k, out_t, bad,
+             n1 - 1 - i)
+
+
+@cpu_jit
+def _row(nngp, ntk, var1, var2, kinds, params, sym, has_ntk, in_div, out_k, out_t, bad, ii):
+    """The whole chain on row ``ii`` (from the diagonal when ``sym``)."""
+    n2 = nngp.shape[1]
+    j0 = ii if sym else np.int64(0)
+    kr = out_k[ii, j0:]
+    src = nngp[ii, j0:]
+    for j in range(kr.shape[0]):
+        kr[j] = src[j] / in_div
+    tr = out_t[ii, j0:] if has_ntk else out_t[ii, :0]
+    if has_ntk:
+        if ntk.shape[1] == n2:
+            tr[:] = ntk[ii, j0:]
+        else:
+            tr[:] = 0
+    for o in range(kinds.shape[0]):
+        if kinds[o] == 0:
+            _affine_row(kr, tr, params[o, 0], params[o, 1], has_ntk)
+        else:
+            _abrelu_row(kr, tr, var1[o, ii], var2[o, j0:], params[o, 0], params[o, 1],
+                        has_ntk)
+    bad[ii] = _not_finite(kr) or _not_finite(tr)
 
 
 @cpu_jit
@@ -172,19 +202,33 @@ def _abrelu_row(kr, tr, v1, v2, A, F, has_ntk):
 @cpu_pjit
 def _mirror(a, b):
     """Copy the upper triangles of ``a`` and ``b`` (``b`` may have no columns) onto their lower
-    ones, in cache-sized tiles."""
+    ones, in cache-sized tiles; tile rows in pairs (bi, nt - 1 - bi) to balance the threads."""
     n = a.shape[0]
     tile = 64
     nt = (n + tile - 1) // tile
+    for p in numba.prange((nt + 1) // 2):
+        bi = np.int64(p)
+        _mirror_tiles(a, b, bi, tile)
+        if nt - 1 - bi != bi:
+            _mirror_tiles(a, b, nt - 1 - bi, tile)
+
+
+@cpu_jit
+def _mirror_serial(a, b):
+    """``_mirror`` in the calling thread (see ``_rows_serial``)."""
+    tile = 64
+    for bi in range((a.shape[0] + tile - 1) // tile):
+        _mirror_tiles(a, b, np.int64(bi), tile)
+
+
+@cpu_jit
+def _mirror_tiles(a, b, bi, tile):
+    n = a.shape[0]
     both = b.shape[1] == n
-    for bi in numba.prange(nt):
-        for bj in range(bi + 1):
-            for i in range(bi * tile, min(n, bi * tile + tile)):
-                for j in range(bj * tile, min(i, bj * tile + tile)):
-                    a[i, j] = a[j, i]
-                    if both:
-                        b[i, j] = b[j, i]
+    for bj in range(bi + 1):
+        for i in range(bi * tile, min(n, bi * tile + tile)):
+            for j in range(bj * tile, min(i, bj * tile + tile)):
+                a[i, j] = a[j, i]
+                if both:
+                    b[i, j] = b[j, i]
 
-
-_rows_serial = cpu_jit(_rows.py_func)
-_mirror_serial = cpu_jit(_mirror.py_func)
