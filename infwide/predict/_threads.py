@@ -8,7 +8,8 @@ two threads while one other process was running (and 1.1 s with two threads on a
 machine). So for large problems on NumPy arrays, :func:`blas_threads` counts the runnable
 threads of *other* processes at that moment and leaves them their cores:
 ``threads = cpu_count - others`` (at least 1, at most what BLAS is set to; no limit when nobody
-else is running). It uses ``threadpoolctl`` (a dependency) and does nothing on CuPy arrays and
+else is running). It uses ``threadpoolctl`` when installed (optional: never a core dependency; scikit-learn
+brings it) and otherwise does nothing, as it does nothing on CuPy arrays and
 for small problems.
 """
 import contextlib
