@@ -117,7 +117,8 @@ def worker_infwide(args):
     pred(_times(args), data["x_test"], None, True)
     second = time.perf_counter() - t0
     _save(args, out)
-    return dict(first_s=first, second_s=second, base_rss_mb=base, peak_rss_mb=_peak_rss_mb())
+    return dict(first_s=first, second_s=second, base_rss_mb=base, peak_rss_mb=_peak_rss_mb(),
+                load=os.getloadavg()[0])
 
 
 def worker_nt(args):
@@ -139,7 +140,8 @@ def worker_nt(args):
     jax.block_until_ready(pred(_times(args), data["x_test"], None, True))
     second = time.perf_counter() - t0
     _save(args, out)
-    return dict(first_s=first, second_s=second, base_rss_mb=base, peak_rss_mb=_peak_rss_mb())
+    return dict(first_s=first, second_s=second, base_rss_mb=base, peak_rss_mb=_peak_rss_mb(),
+                load=os.getloadavg()[0])
 
 
 def _save(args, out):
@@ -217,7 +219,8 @@ def drive(args):
         for name, r in runs.items():
             print(f"{name:32s} first call {r['first_s']:7.2f} s   cached call "
                   f"{r['second_s']:6.2f} s   peak RSS {r['peak_rss_mb']:7.0f} MB "
-                  f"(+{r['peak_rss_mb'] - r['base_rss_mb']:.0f} MB over start)")
+                  f"(+{r['peak_rss_mb'] - r['base_rss_mb']:.0f} MB over start), "
+                  f"load {r['load']:.1f}")
         if args.nt_python:
             nt = runs["neural_tangents"]
             for fd in dtypes:
