@@ -14,7 +14,7 @@ import numpy as np
 
 from ..backend import as_array, get_xp, is_gpu_array
 from ..kernel import Kernel
-from ..stax.layer import Layer, VALID_GETS
+from ..stax.layer import Layer, _normalize_get as _layer_normalize_get
 from . import _memory
 from ._executors import resolve_executor
 from ._plan import fields_of, is_full_spatial, make_plan, place_tile
@@ -314,14 +314,7 @@ def _needs_full(kernel_fn, x1, probe):
 
 # -- arguments and conversions -----------------------------------------------------------------
 def _normalize_get(get):
-    if get is None:
-        return None, False
-    names = (get,) if isinstance(get, str) else tuple(get)
-    for g in names:
-        if g not in VALID_GETS:
-            raise ValueError(f"batch: unknown `get` {g!r}; expected one of {VALID_GETS}, a tuple "
-                             "of them, or None for the whole Kernel.")
-    return names, not isinstance(get, str)
+    return _layer_normalize_get(get, "batch")
 
 
 def _check_inputs(x1, x2):

@@ -53,14 +53,15 @@ def as_generator(rng):
                     f"got {type(rng).__name__}.")
 
 
-def _normalize_get(get):
-    """Return (names, as_tuple) for a ``get`` argument, validating it."""
+def _normalize_get(get, where="kernel_fn"):
+    """Return (names, as_tuple) for a ``get`` argument, validating it (``where`` names the
+    caller in the error)."""
     if get is None:
         return None, False
     names = (get,) if isinstance(get, str) else tuple(get)
     for g in names:
         if g not in VALID_GETS:
-            raise ValueError(f"kernel_fn: unknown `get` {g!r}; expected one of {VALID_GETS}, "
+            raise ValueError(f"{where}: unknown `get` {g!r}; expected one of {VALID_GETS}, "
                              "a tuple of them, or None for the whole Kernel.")
     return names, not isinstance(get, str)
 
