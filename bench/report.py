@@ -1,4 +1,4 @@
-"""Results as JSON and as a Markdown table (the table of docs/readme/performance.md)."""
+"""Results as JSON and as a Markdown table (the table of the Performance section of README.md)."""
 import json
 
 __all__ = ["write_json", "markdown"]

@@ -1,7 +1,7 @@
 """Memory budget and tile sizes.
 
 Model of the working memory of one tile of ``n1 x n2`` pairs (documented in
-docs/readme/scale.md)::
+docs/scale.md)::
 
     bytes(n1, n2) = n1 n2 P + (n1 + n2) Q
     P = E_pair  * itemsize * LIVE        per pair:  the nngp/ntk tensors and their temporaries
