@@ -178,18 +178,12 @@ def _parallel(par, out_full, ks, **kwargs):
     return out
 
 
-def _worth_on_kernel(ops, size):
-    """Reading and writing (N1, N2, H, H, W, W) tensors plane by plane costs about one
-    layer's array pass on small tensors (bench/NOTES.md, step 10): there the engine pays off
-    from three operations on, or when a transition (pooling, strided convolution, readout)
-    shrinks the output. On large ones (``size`` entries) the layers' array code slows down
-    more than the engine (padded copies of the whole tensor), and a single convolution pays."""
-    if any(op[0] in ("avgpool", "sconv", "gap", "flatten") for op in ops) or len(ops) >= 3:
-        return True
-    return size > _LARGE and any(op[0] == "conv" for op in ops)
-
-
-_LARGE = 1 << 24
+def _worth_on_kernel(ops):
+    """With pair tensors read and written slab by slab (``kernels.fused.emit.skew_*``), a run
+    with a convolution, a pooling or a readout beats the layers' array code even alone
+    (bench/NOTES.md, step 12); a lone nonlinearity or Dense is left to its layer."""
+    return len(ops) >= 3 or any(op[0] in ("conv", "avgpool", "sconv", "gap", "flatten")
+                                for op in ops)
 
 
 def _spatial_on_kernel(layers, reqs, i, k):
@@ -201,7 +195,7 @@ def _spatial_on_kernel(layers, reqs, i, k):
     if not layers[i].input_needs_full(reqs[i]):
         return None
     ops, gaussian = _spatial_run(layers[i:], k.is_gaussian)
-    if not _worth_on_kernel(ops, k.nngp.size):
+    if not _worth_on_kernel(ops):
         return None
     j = i + len(ops)
     prog = compile_program(ops, k.shape1[1:3], k.nngp.dtype, reqs[j - 1])

@@ -37,11 +37,15 @@ def _pick(outs, prog):
         else outs[2]
 
 
-def _workspaces(prog, dtype):
+def _workspaces(prog, dtype, from_pairs=False):
+    """Per thread: group buffers, accumulators, two compact layouts (K and Theta each: the
+    current block's input and the next one's; also block 0's when it is read from pair
+    tensors, and a full output's), plane index lists."""
     n_slots = numba.get_num_threads()
     L = prog.scratch_len
+    comp = max(prog.comp_len, prog.end_len, prog.comp0_len if from_pairs else 0)
     return (np.zeros((n_slots, 4, L), dtype), np.zeros((n_slots, 2, L), dtype),
-            np.zeros((n_slots, 2, 2, prog.comp_len), dtype),
+            np.zeros((n_slots, 2, 2, comp), dtype),
             np.zeros((n_slots, 2, prog.group_max), np.int64))
 
 
@@ -59,7 +63,7 @@ def _call(pairs, is_self, sym, source, var, prog, inv_c, has_ntk, ws, outs):
     try:
         run_pairs(pairs, is_self, sym, *source, var, prog.ops, prog.fp, prog.blocks,
                   prog.planes, prog.groups, prog.coff, prog.pool, prog.inv_h, prog.inv_w,
-                  prog.tparams, prog.pad, inv_c, has_ntk, *ws, *outs)
+                  prog.tparams, prog.end_coff, prog.pad, inv_c, has_ntk, *ws, *outs)
     finally:
         numba.set_num_threads(threads)
 
@@ -123,7 +127,7 @@ def spatial_chain_kernel(prog, nngp, ntk, cov1, cov2, x1_is_x2, want_ntk):
               np.ascontiguousarray(ntk) if has_ntk else _no_pairs(dtype),
               np.ascontiguousarray(covs))
     var = np.zeros((n_img, prog.var_len), dtype)
-    ws = _workspaces(prog, dtype)
+    ws = _workspaces(prog, dtype, from_pairs=True)
     selfs = _outputs(prog, n_img, 1, 1, dtype)
     _call(_self_pairs(n_img), True, False, source, var, prog, dtype.type(1), False, ws, selfs)
     same = bool(x1_is_x2) and cov2 is None

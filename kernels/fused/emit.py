@@ -14,7 +14,8 @@ import numpy as np
 
 from .._jit import cpu_jit
 
-__all__ = ["compact_offsets", "pool_scatter_plane", "normalize_compact", "finish_strided_conv", "store_full_plane", "store_full_plane_transposed", "store_diag_plane"]
+__all__ = ["compact_offsets", "pool_scatter_plane", "normalize_compact", "finish_strided_conv",
+           "skew_to_compact", "unskew_from_compact", "store_compact_plane", "store_diag_plane"]
 
 
 def compact_offsets(H, W, Rh, Rw):
@@ -121,31 +122,6 @@ def finish_strided_conv(kbuf, tbuf, size, scale, b2, has_ntk):
 
 
 @cpu_jit
-def store_full_plane(out, K, dh, dw, ph, pw, P):
-    """``out[y, y - dh, x, x - dw] = plane[r, c]`` (Neural Tangents' layout of one pair)."""
-    oy, ox = max(dh, 0), max(dw, 0)
-    S = pw + 2 * P
-    for r in range(ph):
-        y = oy + r
-        src = K[(P + r) * S + P:(P + r) * S + P + pw]
-        for c in range(pw):
-            out[y, y - dh, ox + c, ox + c - dw] = src[c]
-
-
-@cpu_jit
-def store_full_plane_transposed(out, K, dh, dw, ph, pw, P):
-    """``out[y - dh, y, x - dw, x] = plane[r, c]``: the same plane seen from the other image
-    (K_ji[y', y, x', x] = K_ij[y, y', x, x'])."""
-    oy, ox = max(dh, 0), max(dw, 0)
-    S = pw + 2 * P
-    for r in range(ph):
-        y = oy + r
-        src = K[(P + r) * S + P:(P + r) * S + P + pw]
-        for c in range(pw):
-            out[y - dh, y, ox + c - dw, ox + c] = src[c]
-
-
-@cpu_jit
 def store_diag_plane(out, K, ph, pw, P):
     """``out[y, x] = plane (0, 0)[y, x]`` (the spatial-diagonal form)."""
     S = pw + 2 * P
@@ -154,3 +130,63 @@ def store_diag_plane(out, K, ph, pw, P):
         src = K[(P + r) * S + P:(P + r) * S + P + pw]
         for c in range(pw):
             row[c] = src[c]
+
+
+@cpu_jit
+def skew_to_compact(src, buf, coff, Rh, Rw):
+    """A pair tensor in Neural Tangents' layout ``src[y, y', x, x']`` -> the compact plane
+    layout (planes ``|dh| <= Rh``, ``|dw| <= Rw``). Slab by slab: slab ``(y, y')`` (W x W)
+    holds row ``y - oy`` of every plane ``(y - y', dw)``; read in cache, each destination row
+    written contiguously (reading planes straight from ``src`` would touch a new cache line
+    per entry, W + 1 entries apart)."""
+    H, W = src.shape[0], src.shape[2]
+    for y in range(H):
+        for y2 in range(H):
+            dh = y - y2
+            if abs(dh) > Rh:
+                continue
+            r = y - max(dh, 0)
+            slab = src[y, y2]
+            for dw in range(-Rw, Rw + 1):
+                pw, ox = W - abs(dw), max(dw, 0)
+                base = coff[dh + Rh, dw + Rw] + r * pw
+                dst = buf[base:base + pw]
+                for c in range(pw):
+                    dst[c] = slab[ox + c, ox + c - dw]
+
+
+@cpu_jit
+def unskew_from_compact(buf, coff, out, out_t, transposed):
+    """The inverse of ``skew_to_compact`` for a full output (every offset): slab by slab into
+    ``out[y, y', x, x']``, and when ``transposed`` into ``out_t[y', y, x', x]`` too (the same
+    pair seen from the other image)."""
+    H, W = out.shape[0], out.shape[2]
+    Rh, Rw = H - 1, W - 1
+    for y in range(H):
+        for y2 in range(H):
+            dh = y - y2
+            r = y - max(dh, 0)
+            slab = out[y, y2]
+            tslab = out_t[y2, y]
+            for dw in range(-Rw, Rw + 1):
+                pw, ox = W - abs(dw), max(dw, 0)
+                base = coff[dh + Rh, dw + Rw] + r * pw
+                src = buf[base:base + pw]
+                for c in range(pw):
+                    slab[ox + c, ox + c - dw] = src[c]
+                if transposed:
+                    for c in range(pw):
+                        tslab[ox + c - dw, ox + c] = src[c]
+
+
+@cpu_jit
+def store_compact_plane(K, P, dh, dw, ph, pw, buf, coff, Rh, Rw):
+    """Plane rows (scratch layout) -> the compact layout (the reverse of
+    ``planes.load_compact_plane``)."""
+    S = pw + 2 * P
+    base = coff[dh + Rh, dw + Rw]
+    for r in range(ph):
+        src = K[(P + r) * S + P:(P + r) * S + P + pw]
+        dst = buf[base + r * pw:base + (r + 1) * pw]
+        for c in range(pw):
+            dst[c] = src[c]

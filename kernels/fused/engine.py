@@ -29,11 +29,10 @@ import numba
 import numpy as np
 
 from .._jit import cpu_jit, cpu_pjit
-from .emit import (finish_strided_conv, normalize_compact, pool_scatter_plane, store_diag_plane,
-                   store_full_plane, store_full_plane_transposed)
+from .emit import (finish_strided_conv, normalize_compact, pool_scatter_plane, skew_to_compact,
+                   store_compact_plane, store_diag_plane, unskew_from_compact)
 from .planes import (abrelu_group, affine_plane, conv_group, interior_sum, load_compact_plane,
-                     load_images_plane, load_nt_plane, record_variances, tall_rows,
-                     zero_ring_group)
+                     load_images_plane, record_variances, tall_rows, zero_ring_group)
 from .program import OP_ABRELU, OP_CONV, TR_FLATTEN, TR_GAP, TR_POOL, TR_SCONV
 
 __all__ = ["run_pairs"]
@@ -42,23 +41,17 @@ __all__ = ["run_pairs"]
 @cpu_jit
 def _load(blk, a, b, oi, oj, is_self, dw, dhs, phs, n, pw, src, blocks, coff, comp, cur, P,
           inv_c, K, T, has_ntk):
-    """The block's input planes of one group: block 0 from the source (the images, where
-    Theta is zero and not stored (``t_zero``); or pair tensors in Neural Tangents' layout),
-    later blocks from the compact layout."""
+    """The block's input planes of one group: block 0 from the images (Theta is zero and not
+    stored: ``t_zero``), otherwise from the compact layout (a pair-tensor source is skewed
+    into it first, ``_skew_source``)."""
     S = pw + 2 * P
     r0 = 0
     Rh, Rw, cb = blocks[blk, 4], blocks[blk, 5], blocks[blk, 11]
-    xt, sk, st, sc = src
+    xt = src[0]
     for g in range(n):
         dh, ph = dhs[g], phs[g]
         if blk == 0 and xt.shape[0] > 0:
             load_images_plane(xt[a], xt[b], dh, dw, ph, pw, P, inv_c, K[r0 * S:])
-        elif blk == 0 and is_self:
-            load_nt_plane(sc[a], dh, dw, ph, pw, P, K[r0 * S:])
-        elif blk == 0:
-            load_nt_plane(sk[oi, oj], dh, dw, ph, pw, P, K[r0 * S:])
-            if has_ntk:
-                load_nt_plane(st[oi, oj], dh, dw, ph, pw, P, T[r0 * S:])
         else:
             base = coff[cb + (dh + Rh) * (2 * Rw + 1) + dw + Rw]
             load_compact_plane(comp[cur, 0], base, ph, pw, P, K[r0 * S:])
@@ -105,8 +98,8 @@ def _coff_view(coff, blocks, blk):
 
 
 @cpu_jit
-def _emit_planes(K, T, P, dw, dhs, phs, n, pw, is_self, sym, tr, prow, comp, nxt, cn, oi, oj,
-                 out_f, out_d, has_ntk):
+def _emit_planes(K, T, P, dw, dhs, phs, n, pw, is_self, sym, tr, prow, comp, nxt, cn, ecoff,
+                 oi, oj, out_d, has_ntk, out_f):
     """Pool-scatter or store each plane of a group (its view starts at its top ring row)."""
     S = pw + 2 * P
     r0 = 0
@@ -116,8 +109,10 @@ def _emit_planes(K, T, P, dw, dhs, phs, n, pw, is_self, sym, tr, prow, comp, nxt
         twice = is_self and (dh != 0 or dw != 0)
         if tr == TR_POOL or tr == TR_SCONV:
             _scatter(Kv, Tv, P, dh, dw, ph, pw, twice, prow, comp, nxt, cn, has_ntk)
+        elif out_f.shape[1] > 0:
+            _store_compact(Kv, Tv, P, dh, dw, ph, pw, twice, comp, nxt, ecoff, has_ntk)
         else:
-            _store(Kv, Tv, P, dh, dw, ph, pw, is_self, sym, oi, oj, out_f, out_d, has_ntk)
+            _store_diag(Kv, Tv, P, ph, pw, sym, oi, oj, out_d, has_ntk)
         r0 += ph + P
 
 
@@ -145,29 +140,47 @@ def _scatter(K, T, P, dh, dw, ph, pw, twice, prow, comp, nxt, cn, has_ntk):
 
 
 @cpu_jit
-def _store(K, T, P, dh, dw, ph, pw, is_self, sym, oi, oj, out_f, out_d, has_ntk):
-    """End of a run with a spatial output: write the plane (and its mirror images)."""
-    nt = 2 if has_ntk else 1
-    for q in range(nt):
+def _store_compact(K, T, P, dh, dw, ph, pw, twice, comp, nxt, ecoff, has_ntk):
+    """A full spatial output: planes go to the end layout (unskewed once per pair, below)."""
+    Rh, Rw = (ecoff.shape[0] - 1) // 2, (ecoff.shape[1] - 1) // 2
+    for q in range(2 if has_ntk else 1):
         src = K if q == 0 else T
-        if out_f.shape[1] > 0:
-            store_full_plane(out_f[q, oi, oj], src, dh, dw, ph, pw, P)
-            if is_self and (dh != 0 or dw != 0):
-                store_full_plane_transposed(out_f[q, oi, oj], src, dh, dw, ph, pw, P)
-            if sym:
-                store_full_plane_transposed(out_f[q, oj, oi], src, dh, dw, ph, pw, P)
-        else:
-            store_diag_plane(out_d[q, oi, oj], src, ph, pw, P)
-            if sym:
-                store_diag_plane(out_d[q, oj, oi], src, ph, pw, P)
+        store_compact_plane(src, P, dh, dw, ph, pw, comp[nxt, q], ecoff, Rh, Rw)
+        if twice:
+            store_compact_plane(src, P, -dh, -dw, ph, pw, comp[nxt, q], ecoff, Rh, Rw)
+
+
+@cpu_jit
+def _store_diag(K, T, P, ph, pw, sym, oi, oj, out_d, has_ntk):
+    """A spatial-diagonal output: plane (0, 0) is the whole of it."""
+    for q in range(2 if has_ntk else 1):
+        src = K if q == 0 else T
+        store_diag_plane(out_d[q, oi, oj], src, ph, pw, P)
+        if sym:
+            store_diag_plane(out_d[q, oj, oi], src, ph, pw, P)
+
+
+@cpu_jit
+def _skew_source(src, a, oi, oj, is_self, blocks, coff, comp, cur, has_ntk):
+    """A pair-tensor source (Neural Tangents' layout) into block 0's compact layout."""
+    c0 = _coff_view(coff, blocks, 0)
+    Rh, Rw = blocks[0, 4], blocks[0, 5]
+    if is_self:
+        skew_to_compact(src[3][a], comp[cur, 0], c0, Rh, Rw)
+        return
+    skew_to_compact(src[1][oi, oj], comp[cur, 0], c0, Rh, Rw)
+    if has_ntk:
+        skew_to_compact(src[2][oi, oj], comp[cur, 1], c0, Rh, Rw)
 
 
 @cpu_jit
 def _run_pair(a, b, oi, oj, is_self, sym, src, var, ops, fp, blocks, planes, groups, coff, pool,
-              inv_h, inv_w, tparams, P, inv_c, has_ntk, bufs, acc, comp, dhs, phs, out_s, out_f,
-              out_d):
+              inv_h, inv_w, tparams, ecoff, P, inv_c, has_ntk, bufs, acc, comp, dhs, phs, out_s,
+              out_f, out_d):
     """One image pair (a, b) through the whole program, results at [oi, oj] (and [oj, oi])."""
     cur = 0
+    if src[0].shape[0] == 0:
+        _skew_source(src, a, oi, oj, is_self, blocks, coff, comp, cur, has_ntk)
     for blk in range(blocks.shape[0]):
         H, W, tr = blocks[blk, 2], blocks[blk, 3], blocks[blk, 10]
         g0 = blocks[blk, 8] if is_self else blocks[blk, 6]
@@ -202,7 +215,7 @@ def _run_pair(a, b, oi, oj, is_self, sym, src, var, ops, fp, blocks, planes, gro
                     acc_t += _group_sum(T, P, dw, dhs, phs, n, pw, is_self)
             else:
                 _emit_planes(K, T, P, dw, dhs, phs, n, pw, is_self, sym, tr, pool[blk], comp, nxt,
-                             cn, oi, oj, out_f, out_d, has_ntk)
+                             cn, ecoff, oi, oj, out_d, has_ntk, out_f)
         He, We = blocks[blk, 13], blocks[blk, 14]
         if tr == TR_POOL:
             Hn, Wn, Rn_h, Rn_w = pool[blk, 6], pool[blk, 7], pool[blk, 8], pool[blk, 9]
@@ -217,6 +230,9 @@ def _run_pair(a, b, oi, oj, is_self, sym, src, var, ops, fp, blocks, planes, gro
         elif tr == TR_GAP or tr == TR_FLATTEN:
             m = He * He * We * We if tr == TR_GAP else He * We
             _put_scalar(out_s, oi, oj, sym, acc_k / m, acc_t / m, has_ntk)
+        elif out_f.shape[1] > 0:
+            for q in range(2 if has_ntk else 1):
+                unskew_from_compact(comp[nxt, q], ecoff, out_f[q, oi, oj], out_f[q, oj, oi], sym)
 
 
 @cpu_jit
@@ -232,8 +248,8 @@ def _put_scalar(out_s, oi, oj, sym, k, t, has_ntk):
 
 @cpu_pjit
 def run_pairs(pairs, is_self, sym, xt, sk, st, sc, var, ops, fp, blocks, planes, groups, coff,
-              pool, inv_h, inv_w, tparams, P, inv_c, has_ntk, ws_planes, ws_acc, ws_comp, ws_idx,
-              out_s, out_f, out_d):
+              pool, inv_h, inv_w, tparams, ecoff, P, inv_c, has_ntk, ws_planes, ws_acc, ws_comp,
+              ws_idx, out_s, out_f, out_d):
     """Pairs ``(a, b, oi, oj)`` dealt round-robin to the workspace slots (one per thread).
 
     Source: images ``xt`` (N, C, H, W) when it has rows; otherwise pair tensors ``sk`` (NNGP)
@@ -245,6 +261,6 @@ def run_pairs(pairs, is_self, sym, xt, sk, st, sc, var, ops, fp, blocks, planes,
         slot = np.int64(s)
         for p in range(slot, n, n_slots):
             _run_pair(pairs[p, 0], pairs[p, 1], pairs[p, 2], pairs[p, 3], is_self, sym, src, var,
-                      ops, fp, blocks, planes, groups, coff, pool, inv_h, inv_w, tparams, P,
-                      inv_c, has_ntk, ws_planes[slot], ws_acc[slot], ws_comp[slot], ws_idx[slot, 0],
+                      ops, fp, blocks, planes, groups, coff, pool, inv_h, inv_w, tparams, ecoff,
+                      P, inv_c, has_ntk, ws_planes[slot], ws_acc[slot], ws_comp[slot], ws_idx[slot, 0],
                       ws_idx[slot, 1], out_s, out_f, out_d)

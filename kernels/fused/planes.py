@@ -28,7 +28,7 @@ from .scalar import abrelu_entry
 
 __all__ = ["zero_ring", "zero_ring_group", "tall_rows", "plane_row0", "load_images_plane",
            "conv_group", "affine_plane", "abrelu_group", "record_variances", "load_compact_plane",
-           "load_nt_plane", "interior_sum"]
+           "interior_sum"]
 
 
 @cpu_jit
@@ -114,19 +114,6 @@ def load_compact_plane(src, base, ph, pw, P, K):
         out = K[(P + r) * S + P:(P + r) * S + P + pw]
         for c in range(pw):
             out[c] = row[c]
-
-
-@cpu_jit
-def load_nt_plane(src, dh, dw, ph, pw, P, K):
-    """Plane (dh, dw) of one pair tensor in Neural Tangents' layout ``src[y, y', x, x']``."""
-    oy, ox = max(dh, 0), max(dw, 0)
-    S = pw + 2 * P
-    for r in range(ph):
-        y = oy + r
-        out = K[(P + r) * S + P:(P + r) * S + P + pw]
-        row = src[y, y - dh]
-        for c in range(pw):
-            out[c] = row[ox + c, ox + c - dw]
 
 
 @cpu_jit

@@ -61,6 +61,9 @@ class Program:
     inv_w: np.ndarray      # (n_blocks, Wmax)
     var_len: int           # length of one image's variance row
     comp_len: int          # largest compact layout (the per-pair workspace)
+    comp0_len: int         # compact layout of block 0 (read from pair tensors, see emit.skew)
+    end_coff: np.ndarray   # compact layout of a full spatial output, all offsets
+    end_len: int
     scratch_len: int       # entries of one group buffer
     group_max: int         # most planes in a group
     pad: int               # P, the zero ring of the plane scratch buffers
@@ -222,6 +225,8 @@ def compile_program(ops, in_hw, dtype, out_full):
         pool_rows.append(prow)
     last_tr = blocks[-1][1]
     end = last_tr[0] if last_tr is not None else ("full" if out_full else "diag")
+    end_hw = _res_after(blocks[-1][0], *res[-1])
+    end_off, end_len = compact_offsets(end_hw[0], end_hw[1], end_hw[0] - 1, end_hw[1] - 1)
     return Program(ops=np.array(op_rows, dtype=np.int64).reshape(-1, 10),
                    fp=np.array(fps, dtype=dtype).reshape(-1, 2),
                    blocks=np.array(blk_rows, dtype=np.int64),
@@ -234,4 +239,5 @@ def compile_program(ops, in_hw, dtype, out_full):
                    inv_h=inv_h.astype(dtype), inv_w=inv_w.astype(dtype),
                    tparams=tparams.astype(dtype),
                    var_len=max(var_len, 1), comp_len=max(comp_len, 1), pad=pad_all, end=end,
-                   out_hw=_res_after(blocks[-1][0], *res[-1]), n_ops=len(op_rows))
+                   out_hw=end_hw, n_ops=len(op_rows), comp0_len=int(blk_rows[0][12]),
+                   end_coff=end_off, end_len=end_len if end == "full" else 0)
