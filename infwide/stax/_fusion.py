@@ -33,6 +33,7 @@ from ..device import cpu_fast_path_ok
 from ..guards import check_memory
 from ..kernel import Kernel
 from ..kernels import fc
+from ..kernels.gram import gram
 from ..kernels.fused.chain import spatial_chain, spatial_chain_kernel
 from ..kernels.fused.program import compile_program, supported
 from ._inputs import canonical_inputs
@@ -302,11 +303,14 @@ def _fc_from_inputs(layers, xs, reqs, want_ntk):
     if j < _MIN_FC_RUN:
         return None, 0, False
     x1, x2 = xs
-    gram = x1 @ (x1 if x2 is None else x2).T
-    cov1 = np.mean(x1 * x1, axis=-1)
+    g = gram(x1, x2)
+    d = x1.dtype.type(x1.shape[-1])
+    # x2 None: the variances are the Gram diagonal over d, bit-equal to the diagonal the
+    # chain computes (it divides by d on the way in); else a separate pass per side.
+    cov1 = np.diagonal(g) / d if x2 is None else np.mean(x1 * x1, axis=-1)
     cov2 = None if x2 is None else np.mean(x2 * x2, axis=-1)
     ops = [_op(l) for l in layers[:j]]
-    nngp, ntk, cov1, cov2, finite = fc.fc_chain(gram, None, cov1, cov2, ops,
+    nngp, ntk, cov1, cov2, finite = fc.fc_chain(g, None, cov1, cov2, ops,
                                                 x1_is_x2=x2 is None, want_ntk=want_ntk,
                                                 in_div=x1.shape[-1])
     s1, s2 = x1.shape, (x1 if x2 is None else x2).shape
