@@ -2,9 +2,10 @@
 
 ``python -m bench.worker --workload NAME --dtype float32 --inputs DIR --out DIR ...``
 
-Order: check the fused kernel against the reference recursions (the layers' own ``kernel``
+Order: one warm-up call at full size (JIT compilation), then ``repeats`` timed calls, then
+the check of the fused kernel against the reference recursions (the layers' own ``kernel``
 methods, ``INFWIDE_FUSION`` off) on the first ``n_check`` inputs (a fast wrong kernel is not
-a result), one warm-up call at full size (JIT compilation), then ``repeats`` timed calls.
+a result: the row is marked failed); the check comes last so that its memory does not count.
 The last result is saved as .npy for the side-by-side comparison with Neural Tangents.
 Peak memory: ``bench.memory`` (VmHWM of this process: whole run, and timed calls alone).
 """
@@ -92,8 +93,6 @@ def run(args):
     net = build(stax, w.spec)
     result = {"impl": "infwide", "version": infwide.__version__, "workload": w.name,
               "dtype": dtype.name, "rss_after_import_mb": rss0}
-    if args.check:
-        result["check"] = _check(w, net, x, dtype)
     # Predictions factorise in the kernels' own precision, as Neural Tangents does.
     call = _predict_call(x, dtype, dtype) if w.kind == "predict" else _kernel_call(net, x)
     t0 = time.perf_counter()
@@ -115,6 +114,8 @@ def run(args):
     result.update(times_s=times, median_s=float(np.median(times)),
                   peak_rss_mb=max(result["peak_first_call_mb"], memory.peak_mb()),
                   peak_timed_mb=memory.peak_mb() if steady else None)
+    if args.check:   # after the timed calls: its garbage must not count in their memory
+        result["check"] = _check(w, net, x, dtype)
     result["outputs"] = {}
     for name, arr in _arrays(w, out).items():
         path = os.path.join(args.out, f"{name}.npy")

@@ -97,7 +97,7 @@ class TrainFactors:
     def _check(self, w):
         xp = self.xp
         check_finite(w, self.name, self.where)
-        scale = float(xp.abs(w).max()) if w.size else 0.0
+        scale = max(float(w.max()), -float(w.min())) if w.size else 0.0
         asym = _asymmetry(xp, w)
         tol = float(np.sqrt(_eps(self.kernel.dtype))) * scale
         if asym > tol:
@@ -165,11 +165,13 @@ class TrainFactors:
         return self._lam_only
 
     def sqrt_unregularised(self):
-        """``R`` (n x r) with ``R R^T = K`` (no regulariser), negative parts clipped.
+        """``(B, s)`` with ``R = B diag(s)`` and ``R R^T = K`` (no regulariser), negative parts
+        clipped; ``s`` is None when ``R = B``.
 
-        From the eigendecomposition when it is cached (``R = V diag(sqrt(max(lam - r, 0)))``,
-        same eigenvectors), else from a Cholesky factor, else (singular kernel) from a new
-        eigendecomposition. Not cached: callers keep what they derive from it.
+        From the eigendecomposition when it is cached (``B`` a view of the eigenvectors whose
+        eigenvalues ``lam - r`` are positive, ``s`` their square roots), else from a Cholesky
+        factor, else (singular kernel) from a new eigendecomposition. Not cached: callers keep
+        what they derive from it. ``B`` may share memory with the cached factors: read only.
         """
         return self._sqrt_from_eigh() if self._eig is not None else self._sqrt_from_cholesky()
 
@@ -177,19 +179,20 @@ class TrainFactors:
         xp = self.xp
         lam, vec = self.eigh()
         mu = xp.maximum(lam - self.reg_abs, 0)
-        keep = xp.nonzero(mu > 0)[0]
-        return vec[:, keep] * xp.sqrt(mu[keep])[None, :]
+        # eigenvalues ascend, so the positive ones are a tail: a view, no copy of V
+        first = int(xp.count_nonzero(mu <= 0))
+        return vec[:, first:], xp.sqrt(mu[first:])
 
     def _sqrt_from_cholesky(self):
         xp = self.xp
         if self._chol is not None and not self.reg_abs:
-            return xp.tril(self._chol)
+            return xp.tril(self._chol), None
         w = self.working_copy(regularise=False)
         max_diag = float(xp.diagonal(w).max()) if self.n else 0.0
         low = cholesky(xp, w)
         if low is None or not self._pivots_ok(low, max_diag):
             return self._sqrt_from_eigh()
-        return xp.tril(low)
+        return xp.tril(low), None
 
     # -- diagnostics ---------------------------------------------------------------------
     def tol(self, lam_min, lam_max, dtype=None):

@@ -7,6 +7,7 @@ it may overwrite (so that a large, possibly memory-mapped, kernel is held in mem
 import math
 
 import numpy as np
+import scipy.linalg
 
 __all__ = ["eigh", "cholesky", "solve_lower", "solve_upper", "eigvalsh", "largest_eigenvalue",
            "numerical_tol", "suggest_diag_reg"]
@@ -15,7 +16,6 @@ __all__ = ["eigh", "cholesky", "solve_lower", "solve_upper", "eigvalsh", "larges
 def eigh(xp, a):
     """Eigenvalues (ascending) and eigenvectors of the symmetric ``a`` (overwritten)."""
     if xp is np:
-        import scipy.linalg
         # a is symmetric, so its transpose (Fortran-ordered when a is C-ordered) is the same
         # matrix and LAPACK can work in place; 'evd' (divide and conquer) is the fastest driver.
         at = a.T if a.flags.c_contiguous else a
@@ -27,7 +27,6 @@ def eigh(xp, a):
 def eigvalsh(xp, a):
     """All eigenvalues (ascending) of the symmetric ``a`` (overwritten)."""
     if xp is np:
-        import scipy.linalg
         at = a.T if a.flags.c_contiguous else a
         return scipy.linalg.eigh(at, lower=True, eigvals_only=True, overwrite_a=True,
                                  check_finite=False, driver="evd")
@@ -37,7 +36,6 @@ def eigvalsh(xp, a):
 def largest_eigenvalue(xp, a):
     """The largest eigenvalue of the symmetric ``a`` (overwritten), as a Python float."""
     if xp is np:
-        import scipy.linalg
         n = a.shape[0]
         at = a.T if a.flags.c_contiguous else a
         w = scipy.linalg.eigh(at, lower=True, eigvals_only=True, overwrite_a=True,
@@ -52,7 +50,6 @@ def cholesky(xp, a):
     Only the lower triangle of the result is meaningful.
     """
     if xp is np:
-        import scipy.linalg
         at = a.T if a.flags.c_contiguous else a
         try:
             # upper factor of a.T == transpose of the lower factor of a
@@ -72,7 +69,6 @@ def cholesky(xp, a):
 def solve_lower(xp, low, b):
     """``low^{-1} b`` for a lower-triangular ``low`` (2-D ``b``)."""
     if xp is np:
-        import scipy.linalg
         return scipy.linalg.solve_triangular(low, b, lower=True, check_finite=False)
     from cupyx.scipy.linalg import solve_triangular
     return solve_triangular(low, b, lower=True)
@@ -81,7 +77,6 @@ def solve_lower(xp, low, b):
 def solve_upper(xp, low, b):
     """``low^{-T} b`` for a lower-triangular ``low`` (2-D ``b``)."""
     if xp is np:
-        import scipy.linalg
         return scipy.linalg.solve_triangular(low, b, lower=True, trans="T", check_finite=False)
     from cupyx.scipy.linalg import solve_triangular
     return solve_triangular(low, b, lower=True, trans="T")

@@ -21,9 +21,11 @@ How it is computed. The expensive term is :math:`Q_t K Q_t^\top` for every time.
     Q_t K Q_t^\top = X_t X_t^\top,\ X_t = A\,\mathrm{diag}(h_t)\,W, \qquad
     Q_t K_{Dx} = A\,\mathrm{diag}(h_t)\,B^\top,
 
-one ``(m x n) @ (n x n)`` product per time (all times stacked into large GEMMs, in chunks)
-and a symmetric rank-k update, where NT's contraction costs two such products per time. The
-result is PSD by construction up to the cross term, and symmetrised.
+at most one ``(m x n) @ (n x n)`` product per time and a symmetric rank-k update, where NT's
+contraction costs two such products per time; the eigen-directions that have converged by a
+time (weights bitwise equal to the latest time's) are summed once for all times
+(``_tails``), which halves the work for a trajectory that runs to convergence. The result is
+PSD by construction up to the cross term, and symmetrised.
 """
 import collections
 
@@ -33,13 +35,13 @@ from ._inputs import (Gaussian, array_arg, canonical_get, check_output, check_te
                       check_train_kernel, out_dtype, pack, parse_t)
 from ._layout import Layout, kernel_2d, zip_2d
 from ._spectral import (decay, inv_weights, nngp_train_cov_weights, one_minus_decay)
+from ._tails import per_time_sums
 from ._threads import blas_threads
 from .gp import GPInference
 
 __all__ = ["gradient_descent_mse_ensemble", "GradientDescentMSEEnsemble"]
 
 _WHERE = "gradient_descent_mse_ensemble"
-_CHUNK_ELEMENTS = 2 ** 24  # working-set cap of the stacked per-time products
 _Kernels = collections.namedtuple("Kernels", ("nngp", "ntk"), defaults=(None, None))
 
 
@@ -247,38 +249,46 @@ class GradientDescentMSEEnsemble:
         if not compute_cov:
             return mean, None
         k_tt2 = xp.asarray(kernel_2d(k_tt), dtype=lam.dtype)
+        ref = int(xp.argmax(tau))   # the latest time: its converged directions are shared
+        cov = xp.empty((n_t, m, m), dtype=a.dtype)
         if g == "nngp":
             s = xp.sqrt(inv_weights(xp, lam, 2 * tau, size))
-            cov = xp.stack([k_tt2 - _gram(a * s_t[None, :]) for s_t in s])
+            for i, (aa,) in per_time_sums(xp, a, s, ref, _gram_block):
+                cov[i] = k_tt2 - aa
             return mean, cov
         b = xp.asarray(kernel_2d(k_td["nngp"]), dtype=lam.dtype) @ vec
-        return mean, self._ntk_test_cov(xp, a, b, h, k_tt2)
+        return mean, self._ntk_test_cov(xp, a, b, h, k_tt2, ref, cov)
 
-    def _ntk_test_cov(self, xp, a, b, h, k_tt2):
-        """``K_tt + X_t X_t^T - P_t - P_t^T`` with ``X_t = A h_t W``, ``P_t = A h_t B^T``."""
-        w_cross = self._cross()
-        (m, n), r, n_t = a.shape, w_cross.shape[1], h.shape[0]
-        chunk = max(1, _CHUNK_ELEMENTS // max(1, m * (n + r + m)))
-        cov = xp.empty((n_t, m, m), dtype=a.dtype)
-        for i in range(0, n_t, chunk):
-            s = (a[None, :, :] * h[i:i + chunk, None, :]).reshape(-1, n)
-            x = (s @ w_cross).reshape(-1, m, r)
-            p = (s @ b.T).reshape(-1, m, m)
-            for j in range(x.shape[0]):
-                cov[i + j] = k_tt2 + _gram(x[j]) - p[j] - p[j].T
+    def _ntk_test_cov(self, xp, a, b, h, k_tt2, ref, cov):
+        """``K_tt + X_t X_t^T - P_t - P_t^T`` with ``X_t = A h_t W``, ``P_t = A h_t B^T``
+        (written into ``cov``)."""
+        w_cross, b_t = self._cross(), b.T
+
+        def block(s, lo, hi):
+            return s @ w_cross[lo:hi], s @ b_t[lo:hi]
+
+        for i, (x, p) in per_time_sums(xp, a, h, ref, block):
+            cov[i] = k_tt2 + _gram(x) - p - p.T
         return cov
 
     def _cross(self):
         """Cached ``W = V_ntk^T R`` with ``R R^T`` the unregularised train NNGP."""
         if self._w is None:
             _, vec = self.factors["ntk"].eigh()
-            self._w = vec.T @ self.factors["nngp"].sqrt_unregularised()
+            root, scale = self.factors["nngp"].sqrt_unregularised()
+            self._w = vec.T @ root
+            if scale is not None:
+                self._w *= scale[None, :]
         return self._w
 
 
 def _gram(x):
     """``x @ x.T`` (NumPy dispatches this to a symmetric rank-k update)."""
     return x @ x.T
+
+
+def _gram_block(s, lo, hi):
+    return (_gram(s),)
 
 
 def _is_arrays(v):
