@@ -73,6 +73,18 @@ def markdown(doc):
              "max rel diff vs NT | check vs reference |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     lines += [_row(r, peaks) for r in doc["rows"]]
+    firsts = [r for r in doc["rows"] if all("first_call_s" in (r.get(k) or {})
+                                           for k in ("infwide", "nt"))]
+    if firsts:
+        lines += ["", "First call in a fresh process (what one call from a new script costs: "
+                  "infwide's includes loading its cached Numba code, NT's includes XLA's "
+                  "compilation; predictions: factory and call, factorisations included):", "",
+                  "| workload | dtype | infwide first call ms | NT first call ms | "
+                  "NT / infwide |", "|---|---|---:|---:|---:|"]
+        for r in firsts:
+            a, b = r["infwide"]["first_call_s"], r["nt"]["first_call_s"]
+            lines.append(f"| {r['workload']} | {r['dtype']} | {a * 1e3:,.1f} | {b * 1e3:,.1f} | "
+                         f"{b / a:.1f}x |")
     if doc.get("scaling"):
         lines += ["", "Time per image pair (x2 = x1: N (N + 1) / 2 pairs; CPU: process CPU "
                   "time, all threads):", "",
