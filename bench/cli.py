@@ -116,7 +116,7 @@ def run(opts):
            else "python -m bench " + " ".join(opts.argv),
            "date": datetime.datetime.now().isoformat(timespec="seconds"),
            "machine": machine.describe(), "loadavg_start": _loadavg(),
-           "size": opts.size, "threads": opts.threads, "rows": []}
+           "size": opts.size, "threads_per_run": opts.threads, "rows": []}
     if opts.peaks:
         log("measuring matmul and bandwidth ceilings ...")
         doc["peaks"] = machine.measure_peaks()

@@ -9,13 +9,11 @@ each waited for with ``block_until_ready``. Outputs are saved as .npy for the co
 """
 import argparse
 import json
-import os
 import sys
-import time
 
 import numpy as np
 
-from . import data, memory, workloads
+from . import data, memory, timing, workloads
 from .build import build
 
 __all__ = ["main"]
@@ -65,30 +63,8 @@ def run(args):
     call = _call(w, x, dtype)
     result = {"impl": "neural_tangents", "version": nt.__version__, "jax": jax.__version__,
               "workload": w.name, "dtype": dtype.name, "rss_after_import_mb": rss0}
-    t0 = time.perf_counter()
-    out = call()
-    result["first_call_s"] = time.perf_counter() - t0
-    result["peak_first_call_mb"] = memory.peak_mb()
-    steady = memory.reset_peak()
-    times, cpu = [], []
-    before = memory.thread_cpu()
-    for _ in range(args.repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = call()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    after = memory.thread_cpu()
-    busy = sorted((after[t] - before.get(t, 0.0) for t in after), reverse=True)
-    result["thread_cpu_s"] = [round(b / args.repeats, 4) for b in busy if b > 0.01]
-    result["cpu_s"] = cpu
-    result.update(times_s=times, median_s=float(np.median(times)),
-                  peak_rss_mb=max(result["peak_first_call_mb"], memory.peak_mb()),
-                  peak_timed_mb=memory.peak_mb() if steady else None)
-    result["outputs"] = {}
-    for name, arr in _arrays(w, out).items():
-        path = os.path.join(args.out, f"{name}.npy")
-        np.save(path, np.asarray(arr))
-        result["outputs"][name] = path
+    out = timing.time_calls(call, args.repeats, result)
+    timing.save_outputs(_arrays(w, out), args.out, result)
     return result
 
 

@@ -11,13 +11,11 @@ Peak memory: ``bench.memory`` (VmHWM of this process: whole run, and timed calls
 """
 import argparse
 import json
-import os
 import sys
-import time
 
 import numpy as np
 
-from . import data, memory, workloads
+from . import data, memory, timing, workloads
 from .build import build
 
 __all__ = ["main"]
@@ -95,32 +93,10 @@ def run(args):
               "dtype": dtype.name, "rss_after_import_mb": rss0}
     # Predictions factorise in the kernels' own precision, as Neural Tangents does.
     call = _predict_call(x, dtype, dtype) if w.kind == "predict" else _kernel_call(net, x)
-    t0 = time.perf_counter()
-    out = call()
-    result["first_call_s"] = time.perf_counter() - t0
-    result["peak_first_call_mb"] = memory.peak_mb()
-    steady = memory.reset_peak()
-    times, cpu = [], []
-    before = memory.thread_cpu()
-    for _ in range(args.repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = call()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    after = memory.thread_cpu()
-    busy = sorted((after[t] - before.get(t, 0.0) for t in after), reverse=True)
-    result["thread_cpu_s"] = [round(b / args.repeats, 4) for b in busy if b > 0.01]
-    result["cpu_s"] = cpu
-    result.update(times_s=times, median_s=float(np.median(times)),
-                  peak_rss_mb=max(result["peak_first_call_mb"], memory.peak_mb()),
-                  peak_timed_mb=memory.peak_mb() if steady else None)
+    out = timing.time_calls(call, args.repeats, result)
     if args.check:   # after the timed calls: its garbage must not count in their memory
         result["check"] = _check(w, net, x, dtype)
-    result["outputs"] = {}
-    for name, arr in _arrays(w, out).items():
-        path = os.path.join(args.out, f"{name}.npy")
-        np.save(path, np.asarray(arr))
-        result["outputs"][name] = path
+    timing.save_outputs(_arrays(w, out), args.out, result)
     return result
 
 

@@ -76,21 +76,25 @@ def fc_chain_reference(xp, nngp, ntk, cov1, cov2, ops):
     return nngp, ntk, cov1, cov2
 
 
-def fc_chain(nngp, ntk, cov1, cov2, ops, x1_is_x2=False, want_ntk=None, in_div=1.0):
+def fc_chain(nngp, ntk, cov1, cov2, ops, x1_is_x2=False, want_ntk=None, in_div=1.0,
+             overwrite_nngp=False):
     """Fused chain on NumPy arrays; same results as ``fc_chain_reference`` to rounding.
 
     ``x1_is_x2`` (with ``cov2`` None) computes the upper triangle only and mirrors it.
     ``ntk=None`` with ``want_ntk`` means a zero input NTK (raw inputs); ``nngp`` is divided
     by ``in_div`` on the way in (``d`` for a Gram matrix ``x1 x2^T``: the input kernel, with
     the reference's rounding).
-    Returns new arrays ``(nngp, ntk, cov1, cov2)`` and whether they are all finite.
+    ``overwrite_nngp``: write the output NNGP into ``nngp`` itself (a C-contiguous buffer the
+    caller owns: each entry is read once, then overwritten): one fresh pair-sized array less,
+    which matters because a fresh array's pages are faulted in (and zeroed) on first touch.
+    Returns the arrays ``(nngp, ntk, cov1, cov2)`` and whether they are all finite.
     """
     want_ntk = ntk is not None if want_ntk is None else bool(want_ntk)
     kinds, params = chain_arrays(ops, nngp.dtype)
     var1, cov1_out = self_variance_chain(cov1, ops)
     var2, cov2_out = (var1, None) if cov2 is None else self_variance_chain(cov2, ops)
     sym = bool(x1_is_x2) and cov2 is None and nngp.shape[0] == nngp.shape[1]
-    out_k = np.empty_like(nngp)
+    out_k = nngp if overwrite_nngp and nngp.flags.c_contiguous else np.empty_like(nngp)
     out_t = np.empty_like(nngp) if want_ntk else np.empty((nngp.shape[0], 0), nngp.dtype)
     ntk_in = ntk if ntk is not None else np.empty((nngp.shape[0], 0), nngp.dtype)
     bad = np.zeros(nngp.shape[0], dtype=np.bool_)

@@ -312,7 +312,7 @@ def _fc_from_inputs(layers, xs, reqs, want_ntk):
     ops = [_op(l) for l in layers[:j]]
     nngp, ntk, cov1, cov2, finite = fc.fc_chain(g, None, cov1, cov2, ops,
                                                 x1_is_x2=x2 is None, want_ntk=want_ntk,
-                                                in_div=x1.shape[-1])
+                                                in_div=x1.shape[-1], overwrite_nngp=True)
     s1, s2 = x1.shape, (x1 if x2 is None else x2).shape
     for l in layers[:j]:
         s1, s2 = l.output_shape(s1), l.output_shape(s2)
