@@ -95,15 +95,18 @@ def markdown(doc):
                          f"{s['ms_per_pair']:.3f} | {s.get('cpu_ms_per_pair', float('nan')):.3f}"
                          f" | {s.get('loadavg', '-')} |")
     if doc.get("threads"):
-        lines += ["", "Thread speed-up (same inputs, fresh process per run). Wall: 1-thread "
-                  "time over 2-thread time. CPU: 1-thread CPU time over the busier of the two "
-                  "threads' CPU times (what idle cores give; other jobs shared these):", "",
+        lines += ["", "Thread speed-up (same inputs; each thread count in several fresh "
+                  "processes, the fastest process's median kept, the slowest process in "
+                  "brackets). Wall: 1-thread time over 2-thread time. CPU: 1-thread CPU time "
+                  "over the busier of the two threads' CPU times (what idle cores give):", "",
                   "| workload | dtype | N | 1 thread ms | 2 threads ms | speed-up (wall) | "
                   "CPU s per thread (2 threads) | speed-up (CPU) | load average |",
                   "|---|---|---:|---:|---:|---:|---|---:|---|"]
         for s in doc["threads"]:
             per = " / ".join(f"{c:.2f}" for c in s.get("thread_cpu_2_s", []))
-            lines.append(f"| {s['workload']} | {s['dtype']} | {s['n']} | {s['ms_1']:,.1f} | "
-                         f"{s['ms_2']:,.1f} | {s['speedup']:.2f}x | {per} | "
+            ms = [f"{s[f'ms_{t}']:,.1f}" + (f" ({s[f'slowest_ms_{t}']:,.1f})"
+                                              if s.get("procs", 1) > 1 else "") for t in (1, 2)]
+            lines.append(f"| {s['workload']} | {s['dtype']} | {s['n']} | {ms[0]} | {ms[1]} | "
+                         f"{s['speedup']:.2f}x | {per} | "
                          f"{s.get('cpu_speedup', float('nan')):.2f}x | {s.get('loadavg', '-')} |")
     return "\n".join(lines) + "\n"
