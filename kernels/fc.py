@@ -19,6 +19,7 @@ Data layout (for a GPU port): row-major (N1, N2) arrays; the per-operation varia
 import numpy as np
 import numba
 
+from ._alloc import touched_empty
 from ._jit import cpu_jit, cpu_pjit
 from .dense import affine
 from .activations.relu import abrelu_dual
@@ -94,8 +95,9 @@ def fc_chain(nngp, ntk, cov1, cov2, ops, x1_is_x2=False, want_ntk=None, in_div=1
     var1, cov1_out = self_variance_chain(cov1, ops)
     var2, cov2_out = (var1, None) if cov2 is None else self_variance_chain(cov2, ops)
     sym = bool(x1_is_x2) and cov2 is None and nngp.shape[0] == nngp.shape[1]
-    out_k = nngp if overwrite_nngp and nngp.flags.c_contiguous else np.empty_like(nngp)
-    out_t = np.empty_like(nngp) if want_ntk else np.empty((nngp.shape[0], 0), nngp.dtype)
+    out_k = nngp if overwrite_nngp and nngp.flags.c_contiguous else \
+        touched_empty(nngp.shape, nngp.dtype)
+    out_t = touched_empty(nngp.shape if want_ntk else (nngp.shape[0], 0), nngp.dtype)
     ntk_in = ntk if ntk is not None else np.empty((nngp.shape[0], 0), nngp.dtype)
     bad = np.zeros(nngp.shape[0], dtype=np.bool_)
     small = out_k.size < _PARALLEL_MIN

@@ -27,6 +27,7 @@ import threading
 import numpy as np
 import numba
 
+from ._alloc import touched_empty
 from ._jit import cpu_jit, cpu_pjit
 
 __all__ = ["gram", "band_edges", "SPLIT_MIN"]
@@ -83,7 +84,7 @@ def gram(x1, x2=None, threads=None):
             not (x1.flags.c_contiguous and y.flags.c_contiguous):
         return x1 @ y.T
     syrk, gemm = _blas("s" if x1.dtype == np.float32 else "d")
-    out = np.empty((n1, n2), dtype=x1.dtype)
+    out = touched_empty((n1, n2), x1.dtype)
     edges = band_edges(n1, threads, x2 is None)
     with _LOCK, ctl.limit(limits=1, user_api="blas"):
         _bands(syrk, gemm, x1, y, out, edges, x2 is None)

@@ -55,3 +55,13 @@ def test_band_edges_split_the_triangle_evenly(n, threads):
         assert max(work) / min(work) < 1.05
     eq = band_edges(n, threads, symmetric=False)
     assert eq[0] == 0 and eq[-1] == n and np.all(np.diff(eq) > 0)
+
+
+@pytest.mark.parametrize("shape,dtype", [((300, 700), np.float32), ((5, 0), np.float64),
+                                         ((3, 4, 5000), np.float64)])
+def test_touched_empty_is_a_plain_c_ordered_array(shape, dtype):
+    from infwide.kernels._alloc import touched_empty
+    a = touched_empty(shape, dtype)
+    assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+    a[...] = 1
+    assert a.sum() == a.size
