@@ -75,6 +75,10 @@ class FastDual:
     ----------
     reference : ``(k11, k12, k22, want_dot, prm) -> (nngp, dot or None)``, array code via xp.
     cpu : Numba routine ``(a, k, b, nngp, dot, prm)`` over ``canonical3`` operands, or None.
+        Each dual keeps its own copy of this loop with its scalar inlined: one generic loop
+        taking the scalar as a first-class (dispatcher) argument is not found in Numba's
+        on-disk cache by later processes (measured: a new cache entry and ~1.5 s of
+        compilation in every process).
     scalar : the ``cpu_jit`` scalar formula ``(k11, k12, k22, prm, T) -> (nngp, dot)`` that the
         Numba-CUDA kernel (``_cuda.dual_kernel``, built on first use) applies, or None.
     """
