@@ -9,10 +9,11 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 
 import numpy as np
+
+from ._args import positive_int
 
 __all__ = ["add_parser", "run", "data_spec"]
 
@@ -156,8 +157,8 @@ def add_parser(sub):
     c.add_argument("--data", type=data_spec, default="digits",
                    help="digits | mnist1d | cifar10:DIR | mnist:DIR | fashion-mnist:DIR | "
                         "FILE.npz | FILE.csv (default: digits)")
-    c.add_argument("--n-train", type=_positive_int, default=None, help="training examples")
-    c.add_argument("--n-test", type=_positive_int, default=None, help="test examples")
+    c.add_argument("--n-train", type=positive_int, default=None, help="training examples")
+    c.add_argument("--n-test", type=positive_int, default=None, help="test examples")
     c.add_argument("--get", choices=["nngp", "ntk", "both"], default="both")
     c.add_argument("--t", type=time_arg, default=None,
                    help="training time (default: inf, the end of training)")
@@ -176,13 +177,3 @@ def add_parser(sub):
     c.add_argument("--out", default=None, help="write the results as JSON to this path")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=run)
-
-
-def _positive_int(text):
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return n

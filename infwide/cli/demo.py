@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+from ._args import positive_int
+
 __all__ = ["add_parser", "run", "format_table"]
 
 _COLUMNS = (  # (key, header, width, format)
@@ -90,17 +92,6 @@ def run(args):
     return 0
 
 
-def _positive_int(text):
-    import argparse
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
 def _positive_float(text):
     import argparse
     try:
@@ -118,20 +109,20 @@ def add_parser(sub):
     d = sub.add_parser("demo", help="finite networks trained by gradient descent vs the "
                        "infinite-width NTK ensemble (1-d regression, figure and table)")
     d.add_argument("--out", default="infwide-demo", help="folder for demo.png and demo.json")
-    d.add_argument("--width", type=_positive_int, default=c.width, help="hidden width")
-    d.add_argument("--members", type=_positive_int, default=c.members,
+    d.add_argument("--width", type=positive_int, default=c.width, help="hidden width")
+    d.add_argument("--members", type=positive_int, default=c.members,
                    help="finite networks trained (at least 2)")
-    d.add_argument("--depth", type=_positive_int, default=c.depth, help="hidden layers")
+    d.add_argument("--depth", type=positive_int, default=c.depth, help="hidden layers")
     d.add_argument("--activation", choices=["erf", "relu", "gelu"], default=c.activation)
-    d.add_argument("--steps", type=_positive_int, default=c.steps, help="gradient descent steps")
+    d.add_argument("--steps", type=positive_int, default=c.steps, help="gradient descent steps")
     d.add_argument("--lr", type=_positive_float, default=None,
                    help=f"learning rate (default: {c.lr_fraction:g} x predict.max_learning_rate "
                    "of the analytic NTK)")
-    d.add_argument("--n-train", type=_positive_int, default=c.n_train, help="training points")
-    d.add_argument("--n-test", type=_positive_int, default=c.n_test, help="test inputs")
+    d.add_argument("--n-train", type=positive_int, default=c.n_train, help="training points")
+    d.add_argument("--n-test", type=positive_int, default=c.n_test, help="test inputs")
     d.add_argument("--noise", type=float, default=c.noise, help="label noise standard deviation")
     d.add_argument("--seed", type=int, default=c.seed)
-    d.add_argument("--rows", type=_positive_int, default=6, help="times shown in the table")
+    d.add_argument("--rows", type=positive_int, default=6, help="times shown in the table")
     d.add_argument("--no-plot", action="store_true", help="skip the figure")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=run)

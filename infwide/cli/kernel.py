@@ -1,8 +1,9 @@
 """``infwide kernel``: NNGP/NTK kernels of a small fully-connected network on built-in data."""
-import argparse
 import time
 
 import numpy as np
+
+from ._args import positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -77,13 +78,6 @@ def _batched(kernel_fn, args, client):
                  progress=True)
 
 
-def _positive_int(text):
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return v
-
-
 def add_parser(sub):
     k = sub.add_parser("kernel", help="NNGP/NTK of a fully-connected network on built-in data")
     k.add_argument("--n", type=int, default=200, help="number of built-in points")
@@ -98,7 +92,7 @@ def add_parser(sub):
                    "resumes where it stopped (a DIR made for other settings is refused)")
     k.add_argument("--no-resume", dest="resume", action="store_false",
                    help="with --store: remove the store's files first and start over")
-    k.add_argument("--workers", type=_positive_int, metavar="N",
+    k.add_argument("--workers", type=positive_int, metavar="N",
                    help="local worker threads (default: all cores); with --scheduler, wait "
                    "for N dask workers")
     k.add_argument("--scheduler", metavar="ADDRESS", help="run the tiles on the dask "
