@@ -30,3 +30,15 @@ def mc_nngp(layer, x1, x2, n_samples, seed=0, batch=1):
         acc = acc + np.einsum("isc,jtc->ijst", f1, f2) / f1.shape[-1]
     out = acc / n_samples
     return out
+
+
+def cupy_on_gpu():
+    """``(cupy, pytestmark)`` for a test module that needs CuPy and a CUDA device: skips the
+    module without CuPy, and marks its tests ``gpu`` and skipped without a device."""
+    cp = pytest.importorskip("cupy")
+    try:
+        has_gpu = cp.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no driver / no device
+        has_gpu = False
+    return cp, [pytest.mark.gpu, pytest.mark.skipif(not has_gpu,
+                                                    reason="needs an NVIDIA GPU with CuPy")]

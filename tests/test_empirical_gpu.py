@@ -1,18 +1,12 @@
 """Empirical kernels, Monte Carlo and ensemble training on CuPy arrays: the same numbers as on
 NumPy, CuPy arrays out. Skipped cleanly without CuPy and a CUDA device."""
 import numpy as np
-import pytest
 
 import infwide
 from infwide import stax
+from conftest import cupy_on_gpu
 
-cp = pytest.importorskip("cupy")
-try:
-    _HAS_GPU = cp.cuda.runtime.getDeviceCount() > 0
-except Exception:  # no driver / no device
-    _HAS_GPU = False
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not _HAS_GPU, reason="needs an NVIDIA GPU with CuPy")]
+cp, pytestmark = cupy_on_gpu()
 
 
 def _net():

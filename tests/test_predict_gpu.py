@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 
 from infwide import predict
+from conftest import cupy_on_gpu
 
-cp = pytest.importorskip("cupy")
-try:
-    _HAS_GPU = cp.cuda.runtime.getDeviceCount() > 0
-except Exception:  # no driver / no device
-    _HAS_GPU = False
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not _HAS_GPU, reason="needs an NVIDIA GPU with CuPy")]
+cp, pytestmark = cupy_on_gpu()
 
 KT = collections.namedtuple("Kernel", "nngp ntk")
 N, M, C = 40, 7, 3
