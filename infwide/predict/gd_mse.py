@@ -1,5 +1,4 @@
 r"""Closed-form gradient descent on the MSE loss: :func:`gradient_descent_mse` (NT's signature)."""
-import numpy as np
 
 from ..backend import as_array, get_xp
 from ._factor import TrainFactors
