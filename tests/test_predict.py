@@ -160,6 +160,33 @@ def test_ensemble_covariance_matches_integrated_dynamics(prob, g):
         np.testing.assert_allclose(train.mean[i], mean_train, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.parametrize("g", ["nngp", "ntk"])
+def test_shared_per_time_sums_match_integrated_dynamics(prob, g, monkeypatch):
+    """A trajectory over decades with every shared step taken (step cost 0): the heads come
+    from the short-time series and the converged tails are shared (predict._sharing)."""
+    from infwide.predict import _plan, _sharing
+    monkeypatch.setattr(_plan, "STEP_COST", 0)
+    plans = []
+
+    def spy(*args):
+        plans.append(_plan.plan(*args))
+        return plans[-1]
+    monkeypatch.setattr(_sharing, "plan", spy)
+    lr, ts = 1.3, np.concatenate([np.logspace(-5, -2, 12), np.logspace(-1, 4, 8)])
+    size = N * C
+    maps = _flow_matrix(prob[g], lr, size, ts)
+    ens = predict.gradient_descent_mse_ensemble(prob["kernel_fn"], prob["x"][:N], prob["y"],
+                                                learning_rate=lr)
+    test = ens(ts, prob["x"][N:], g, True)
+    assert any(pl.order is not None and pl.early for pl in plans)
+    assert any(pl.late and min(pl.tail.values()) < N for pl in plans)
+    for i, m_t in enumerate(maps):
+        cov = m_t @ prob["nngp"] @ m_t.T
+        np.testing.assert_allclose(test.covariance[i], cov[N:, N:], rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(test.mean[i], -m_t[N:, :N] @ prob["y"], rtol=1e-7,
+                                   atol=1e-9)
+
+
 def test_ensemble_covariances_symmetric_psd(prob):
     ens = predict.gradient_descent_mse_ensemble(prob["kernel_fn"], prob["x"][:N], prob["y"],
                                                 learning_rate=2.0, diag_reg=1e-3)

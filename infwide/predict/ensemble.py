@@ -22,20 +22,25 @@ How it is computed. The expensive term is :math:`Q_t K Q_t^\top` for every time.
     Q_t K_{Dx} = A\,\mathrm{diag}(h_t)\,B^\top,
 
 at most one ``(m x n) @ (n x n)`` product per time and a symmetric rank-k update, where NT's
-contraction costs two such products per time; the eigen-directions that have converged by a
-time (weights bitwise equal to the latest time's) are summed once for all times
-(``_tails``), which halves the work for a trajectory that runs to convergence. The result is
-PSD by construction up to the cross term, and symmetrised.
+contraction costs two such products per time. Much of even that is shared between times
+(``_sharing``): the eigen-directions that have converged by a time (weights bitwise equal to
+the latest time's) are summed once, and so are those still in their linear start
+(:math:`\lambda\eta t/|y|` small), whose weights are a short power series in
+:math:`\lambda` with time-dependent coefficients (``_series``; truncated below rounding).
+On the benchmark's 20 times this leaves ~40 % of the per-time products. The result is PSD by
+construction up to the cross term, and symmetrised.
 """
 import collections
 
-from ..backend import get_xp
+import numpy as np
+
+from ..backend import get_xp, to_numpy
 from ._factor import FactorSet
 from ._inputs import (Gaussian, array_arg, canonical_get, check_output, check_test_kernel,
                       check_train_kernel, out_dtype, pack, parse_t)
 from ._layout import Layout, kernel_2d, zip_2d
 from ._spectral import (decay, inv_weights, nngp_train_cov_weights, one_minus_decay)
-from ._tails import per_time_sums
+from ._sharing import per_time_sums
 from ._threads import blas_threads
 from .gp import GPInference
 
@@ -190,6 +195,8 @@ class GradientDescentMSEEnsemble:
             k_test_test = k_tt if x_test is not None else (True if compute_cov else None)
             return gp(names[0] if single else names,
                       None if k_td is None else _Kernels(**k_td), k_test_test)
+        for g in names:   # both factorisations first: the first large matrix product after a
+            self.factors[g].eigh()   # LAPACK eigh runs ~2x slow on OpenBLAS (bench/NOTES.md)
         out = {g: self._finite(g, t, k_dd, k_td, k_tt, compute_cov) for g in names}
         return pack(names, single, out)
 
@@ -250,16 +257,17 @@ class GradientDescentMSEEnsemble:
             return mean, None
         k_tt2 = xp.asarray(kernel_2d(k_tt), dtype=lam.dtype)
         ref = int(xp.argmax(tau))   # the latest time: its converged directions are shared
+        u = to_numpy(tau).astype(np.float64) / size
         cov = xp.empty((n_t, m, m), dtype=a.dtype)
         if g == "nngp":
             s = xp.sqrt(inv_weights(xp, lam, 2 * tau, size))
-            for i, (aa,) in per_time_sums(xp, a, s, ref, _gram_block):
+            for i, (aa,) in per_time_sums(xp, a, s, ref, _gram_block, lam, 2 * u, power=2):
                 cov[i] = k_tt2 - aa
             return mean, cov
         b = xp.asarray(kernel_2d(k_td["nngp"]), dtype=lam.dtype) @ vec
-        return mean, self._ntk_test_cov(xp, a, b, h, k_tt2, ref, cov)
+        return mean, self._ntk_test_cov(xp, a, b, h, k_tt2, ref, cov, lam, u)
 
-    def _ntk_test_cov(self, xp, a, b, h, k_tt2, ref, cov):
+    def _ntk_test_cov(self, xp, a, b, h, k_tt2, ref, cov, lam, u):
         """``K_tt + X_t X_t^T - P_t - P_t^T`` with ``X_t = A h_t W``, ``P_t = A h_t B^T``
         (written into ``cov``)."""
         w_cross, b_t = self._cross(), b.T
@@ -267,7 +275,7 @@ class GradientDescentMSEEnsemble:
         def block(s, lo, hi):
             return s @ w_cross[lo:hi], s @ b_t[lo:hi]
 
-        for i, (x, p) in per_time_sums(xp, a, h, ref, block):
+        for i, (x, p) in per_time_sums(xp, a, h, ref, block, lam, u):
             cov[i] = k_tt2 + _gram(x) - p - p.T
         return cov
 
