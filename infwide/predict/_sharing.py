@@ -107,8 +107,7 @@ def _early_sums(xp, a, w, block, pl, lam, lam_np, u, power):
             if acc is not None:
                 _rescale(acc, sigma / new_sigma, pl.order, a.dtype)
             sigma = new_sigma
-            acc = _add(acc, _head_block(xp, a, lam, done, e, sigma, pl.order, block,
-                                              power))
+            acc = _grow_heads(xp, acc, a, lam, done, e, sigma, pl.order, block, power)
             done = e
         sums = None
         if e > pl.p:
@@ -120,18 +119,24 @@ def _early_sums(xp, a, w, block, pl, lam, lam_np, u, power):
         yield t, sums
 
 
-def _head_block(xp, a, lam, lo, hi, sigma, order, block, power):
-    """The heads over the columns ``lo:hi``: a tuple like ``block``'s whose arrays have a
-    leading axis ``j < order`` (powers of ``lam / sigma``). Linear blocks take all orders in
-    one call (rows stacked)."""
+def _grow_heads(xp, acc, a, lam, lo, hi, sigma, order, block, power):
+    """Add the columns ``lo:hi`` to the heads ``acc`` (``None`` at first): a list like
+    ``block``'s tuple whose arrays have a leading axis ``j < order`` (powers of
+    ``lam / sigma``). One ``block`` call per order, added in place as it comes, so that no
+    more than one order's result is held besides the heads."""
     r = lam[lo:hi] / lam.dtype.type(sigma)
     cols = a[:, lo:hi]
-    if power == 1:
-        m = a.shape[0]
-        stacked = xp.concatenate([cols * (r ** j)[None, :] for j in range(order)], axis=0)
-        return tuple(x.reshape((order, m) + x.shape[1:]) for x in block(stacked, lo, hi))
-    parts = [block(cols * (r ** (0.5 * j))[None, :], lo, hi) for j in range(order)]
-    return tuple(xp.stack(xs) for xs in zip(*parts))
+    new = acc is None
+    for j in range(order):
+        part = block(cols * (r ** (j / power))[None, :], lo, hi)
+        if new and j == 0:
+            acc = [xp.empty((order,) + x.shape, dtype=x.dtype) for x in part]
+        for x, y in zip(acc, part):
+            if new:
+                x[j] = y
+            else:
+                x[j] += y
+    return acc
 
 
 def _rescale(acc, ratio, order, dtype):
