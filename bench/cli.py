@@ -135,12 +135,14 @@ def run(opts):
     if opts.peaks:
         log("measuring matmul and bandwidth ceilings ...")
         doc["peaks"] = machine.measure_peaks()
-    for name in opts.workloads:
-        doc["rows"] += runner.run_workload(name, opts.dtypes, opts, log)
+    # the studies first: a process started right after a large one (NT's float64 prediction,
+    # 1.5 GB) ran ~50 % slower on this VM (page faults while the kernel compacts memory)
     if opts.scaling:
         doc["scaling"] = _scaling(opts, log)
     if opts.threads_scaling:
         doc["threads"] = _threads(opts, log)
+    for name in opts.workloads:
+        doc["rows"] += runner.run_workload(name, opts.dtypes, opts, log)
     doc["loadavg_end"] = _loadavg()
     os.makedirs(opts.results_dir, exist_ok=True)
     base = os.path.join(opts.results_dir, opts.name)
