@@ -86,14 +86,17 @@ def markdown(doc):
             lines.append(f"| {r['workload']} | {r['dtype']} | {a * 1e3:,.1f} | {b * 1e3:,.1f} | "
                          f"{b / a:.1f}x |")
     if doc.get("scaling"):
-        lines += ["", "Time per image pair (x2 = x1: N (N + 1) / 2 pairs; CPU: process CPU "
-                  "time, all threads):", "",
-                  "| workload | dtype | N | ms | ms per pair | CPU ms per pair | load average |",
-                  "|---|---|---:|---:|---:|---:|---|"]
+        lines += ["", "Time per image pair (x2 = x1: N (N + 1) / 2 pairs; each N in several "
+                  "fresh processes, the fastest process's median kept, every process's median "
+                  "in the last column; CPU: process CPU time, all threads):", "",
+                  "| workload | dtype | N | ms | ms per pair | CPU ms per pair | load average "
+                  "| processes ms |",
+                  "|---|---|---:|---:|---:|---:|---|---|"]
         for s in doc["scaling"]:
+            procs = ", ".join(f"{v:,.1f}" for v in s.get("processes_ms", [s["ms"]]))
             lines.append(f"| {s['workload']} | {s['dtype']} | {s['n']} | {s['ms']:,.1f} | "
                          f"{s['ms_per_pair']:.3f} | {s.get('cpu_ms_per_pair', float('nan')):.3f}"
-                         f" | {s.get('loadavg', '-')} |")
+                         f" | {s.get('loadavg', '-')} | {procs} |")
     if doc.get("threads"):
         lines += ["", "Thread speed-up (same inputs; each thread count in several fresh "
                   "processes, the fastest process's median kept, the slowest process in "
