@@ -34,64 +34,68 @@ def _loadavg():
         return None
 
 
+def _fastest(name, variants, procs, log):
+    """Run workload ``name`` (float32) in ``procs`` fresh processes per variant, alternating
+    between the variants (``{key: (options, label)}``), and keep each variant's fastest
+    process: ``{key: (result, n, [every process's median ms])}``. On this shared VM whole
+    processes run 20-50 % slower now and then (slow page faults, busy neighbours: bench/NOTES.md,
+    steps 14 and 18), so the fastest process is the machine's, not the neighbours'."""
+    best, medians = {}, {k: [] for k in variants}
+    for _ in range(max(1, procs)):
+        for key, (o, label) in variants.items():
+            log(label)
+            row = runner.run_workload(name, ["float32"], o, log)[0]
+            got = row["infwide"]
+            if "median_s" not in got:
+                continue
+            medians[key].append(got["median_s"] * 1e3)
+            if key not in best or got["median_s"] < best[key][0]["median_s"]:
+                best[key] = (got, row["n"])
+    return {k: (r, n, medians[k]) for k, (r, n) in best.items()}
+
+
 def _scaling(opts, log):
-    """Myrtle-5 time per image pair for growing N (should stay flat), float32. Like the thread
-    study, each N runs in ``opts.threads_procs`` fresh processes and the fastest process's
-    median over ``--repeats`` calls counts: on this shared VM whole processes run 20-50 %
-    slower now and then (more CPU time per pair, at any N; bench/NOTES.md, step 18)."""
+    """Myrtle-5 time per image pair for growing N (should stay flat), float32: the fastest of
+    ``opts.threads_procs`` fresh processes per N (:func:`_fastest`), each the median over
+    ``--repeats`` calls."""
     out = []
     for n in opts.scaling_n:
         o = argparse.Namespace(**{**vars(opts), "n": n, "nt_python": None, "check": False})
-        runs = []
-        for k in range(max(1, opts.threads_procs)):
-            log(f"scaling: myrtle5-gap N={n} (process {k + 1})")
-            r = runner.run_workload("myrtle5-gap", ["float32"], o, log)[0]["infwide"]
-            if "median_s" in r:
-                runs.append(r)
-        if runs:
-            r = min(runs, key=lambda x: x["median_s"])
+        got = _fastest("myrtle5-gap", {n: (o, f"scaling: myrtle5-gap N={n}")},
+                       opts.threads_procs, log)
+        if n in got:
+            r, _, medians = got[n]
             pairs = n * (n + 1) // 2
             cpu = float(np.median(r["cpu_s"]))
             out.append({"workload": "myrtle5-gap", "dtype": "float32", "n": n,
                         "ms": r["median_s"] * 1e3, "ms_per_pair": r["median_s"] * 1e3 / pairs,
                         "cpu_ms_per_pair": cpu * 1e3 / pairs, "loadavg": _loadavg(),
-                        "processes_ms": [x["median_s"] * 1e3 for x in runs]})
+                        "processes_ms": medians})
     return out
 
 
 def _threads(opts, log):
-    """Speed-up from 1 to 2 threads (NUMBA/OMP/OPENBLAS threads set in the subprocesses).
-
-    Each thread count runs in ``opts.threads_procs`` fresh processes, alternating, and the
-    fastest process counts (its median over the timed calls); the slowest is reported beside
-    it. On this VM a process's large fresh arrays are sometimes much slower to fault in
-    (transparent huge pages: bench/NOTES.md, step 14), which moves whole processes, not calls.
-    """
+    """Speed-up from 1 to 2 threads (NUMBA/OMP/OPENBLAS threads set in the subprocesses): the
+    fastest of ``opts.threads_procs`` fresh processes per thread count, alternating
+    (:func:`_fastest`); the slowest is reported beside it."""
     out = []
     for name, n in (("myrtle5-gap", opts.threads_n), ("cnn-flatten", None), ("fc3", None)):
-        res, spread = {}, {1: [], 2: []}
-        for _ in range(max(1, opts.threads_procs)):
-            for t in (1, 2):
-                o = argparse.Namespace(**{**vars(opts), "n": n, "threads": t,
-                                          "nt_python": None, "check": False, "inline": False})
-                log(f"threads: {name} with {t} thread(s)")
-                r = runner.run_workload(name, ["float32"], o, log)[0]
-                n_used, got = r["n"], r["infwide"]
-                if "median_s" not in got:
-                    continue
-                spread[t].append(got["median_s"] * 1e3)
-                if t not in res or got["median_s"] < res[t]["median_s"]:
-                    res[t] = got
+        variants = {t: (argparse.Namespace(**{**vars(opts), "n": n, "threads": t,
+                                              "nt_python": None, "check": False,
+                                              "inline": False}),
+                        f"threads: {name} with {t} thread(s)") for t in (1, 2)}
+        res = _fastest(name, variants, opts.threads_procs, log)
         if any(t not in res for t in (1, 2)):
             continue
-        ms1, ms2 = res[1]["median_s"] * 1e3, res[2]["median_s"] * 1e3
+        (r1, n_used, spread1), (r2, _, spread2) = res[1], res[2]
+        ms1, ms2 = r1["median_s"] * 1e3, r2["median_s"] * 1e3
         # What idle cores would give: one thread's CPU time over the busiest of two threads.
-        cpu1 = float(np.median(res[1]["cpu_s"]))
-        busiest = max(res[2]["thread_cpu_s"] or [float("nan")])
+        cpu1 = float(np.median(r1["cpu_s"]))
+        busiest = max(r2["thread_cpu_s"] or [float("nan")])
         out.append({"workload": name, "dtype": "float32", "n": n_used, "ms_1": ms1, "ms_2": ms2,
-                    "speedup": ms1 / ms2, "cpu_1_s": cpu1, "procs": len(spread[2]),
-                    "slowest_ms_1": max(spread[1]), "slowest_ms_2": max(spread[2]),
-                    "thread_cpu_2_s": res[2]["thread_cpu_s"], "cpu_speedup": cpu1 / busiest,
+                    "speedup": ms1 / ms2, "cpu_1_s": cpu1, "procs": len(spread2),
+                    "slowest_ms_1": max(spread1), "slowest_ms_2": max(spread2),
+                    "thread_cpu_2_s": r2["thread_cpu_s"], "cpu_speedup": cpu1 / busiest,
                     "loadavg": _loadavg()})
     return out
 
@@ -119,8 +123,8 @@ def build_parser():
     p.add_argument("--threads-scaling", action="store_true", help="1 vs 2 threads")
     p.add_argument("--threads-n", type=int, default=32, help="Myrtle-5 N for --threads-scaling")
     p.add_argument("--threads-procs", type=int, default=3,
-                   help="fresh processes per thread count (--threads-scaling) and per N (--scaling); "
-                        "the fastest is kept")
+                   help="fresh processes per thread count (--threads-scaling) and per N "
+                        "(--scaling); the fastest is kept")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per worker")
     p.add_argument("--name", default="latest", help="results file name in bench/results/")
     p.add_argument("--results-dir", default=RESULTS)

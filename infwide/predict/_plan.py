@@ -42,7 +42,7 @@ def plan(lam, u, starts, dtype, n):
         c_min, own = min(c_min, c), own + c
         seen.add(c)
         late_cost[k] = (n - c_min) + own + STEP_COST * len(seen - {n})
-    best = (late_cost[0], 0, None)
+    best = (late_cost[0], 0, None, 0, None)
     for order in (ORDERS if lam is not None else ()):
         p, ends = head_ends(lam, u, order, dtype)
         e_max, own, seen = p, 0, set()
@@ -53,12 +53,11 @@ def plan(lam, u, starts, dtype, n):
             cost = order * (e_max - p) + own + late_cost[k] + \
                 order * STEP_COST * len(seen - {p})
             if cost < best[0]:
-                best = (cost, k, order)
-    _, k, order = best
+                best = (cost, k, order, p, ends)
+    _, k, order, p, ends = best
     early, late = by_u[:k], by_u[k:]
-    head, p, cost = {}, 0, 0
+    head, cost = {}, 0
     if order is not None:
-        p, ends = head_ends(lam, u, order, dtype)
         head, cost = breakpoints({t: ends[t] for t in early}, p, n, order)
     tail_len, tail_cost = breakpoints({t: n - starts[t] for t in late}, 0, n, 1)
     tail = {t: n - v for t, v in tail_len.items()}
@@ -81,7 +80,6 @@ def breakpoints(ends, p, n, fold):
     best[0] = 0.0
     step = STEP_COST * fold
     for j in range(1, len(v)):
-        i = np.arange(j)
         cost = best[:j] + (first[j] - first[:j]) * (n - v[:j]) + fold * (v[j] - v[:j]) + step
         back[j] = int(np.argmin(cost))
         best[j] = cost[back[j]]

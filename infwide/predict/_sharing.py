@@ -21,9 +21,12 @@ the times (by ``u``) into an early group, which shares its heads, and a late gro
 shares its tails, and picks the split, the order :math:`J` and the steps that touch the
 fewest columns (``_plan``), against ``T n`` without sharing. For the benchmark's 20 times
 from 0.1 to 10^4 (3000 train points) that is 31 % (NNGP) and 40 % (NTK) of ``T n`` in
-float32; a trajectory that runs to convergence shares its tails as well. The sums are the same up to rounding (terms are added in another
-order; the truncated series errs by less than rounding).
+float32; a trajectory that runs to convergence shares its tails as well. The sums are the
+same up to rounding (terms are added in another order; the truncated series errs by less
+than rounding).
 """
+import itertools
+
 import numpy as np
 
 from ..backend import to_numpy
@@ -46,10 +49,9 @@ def per_time_sums(xp, a, w, ref, block, lam=None, u=None, power=1):
     sum over the columns ``k`` of ``block(a[:, k] * w[t, k])``.
 
     ``block(s, lo, hi)`` returns a tuple of fresh arrays (they are added to in place) for
-    the scaled columns ``s = a[:, lo:hi] *
-    w[t, lo:hi]``; it must be a sum of one term per column, linear in it (``power=1``,
-    ``s @ z[lo:hi]``; ``s`` may then have a multiple of ``a``'s rows) or quadratic
-    (``power=2``, ``s @ s.T``). ``ref`` is the row of the latest time. With ascending
+    the scaled columns ``s = a[:, lo:hi] * w[t, lo:hi]``; it must be a sum of one term per
+    column, linear in it (``power=1``, ``s @ z[lo:hi]``) or quadratic (``power=2``,
+    ``s @ s.T``). ``ref`` is the row of the latest time. With ascending
     eigenvalues ``lam`` and times ``u`` (NumPy) such that ``w[t, k] ** power`` is
     ``(1 - exp(-lam[k] u[t])) / lam[k]`` for ``lam[k] > 0`` and 0 otherwise
     (``_spectral.inv_weights``), the heads are shared as well.
@@ -62,13 +64,8 @@ def per_time_sums(xp, a, w, ref, block, lam=None, u=None, power=1):
         return _late_sums(xp, a, w, ref, block, pl)
     lam_np = to_numpy(lam).astype(np.float64)
     pl = plan(lam_np, u, starts, lam.dtype, n)
-    return _chain(_early_sums(xp, a, w, block, pl, lam, lam_np, u, power),
-                  _late_sums(xp, a, w, ref, block, pl))
-
-
-def _chain(*gens):
-    for g in gens:
-        yield from g
+    return itertools.chain(_early_sums(xp, a, w, block, pl, lam, lam_np, u, power),
+                           _late_sums(xp, a, w, ref, block, pl))
 
 
 def _add(acc, part):
@@ -105,7 +102,7 @@ def _early_sums(xp, a, w, block, pl, lam, lam_np, u, power):
         if e > done:   # grow the shared heads to e, at the scale of their largest eigenvalue
             new_sigma = float(lam_np[e - 1])
             if acc is not None:
-                _rescale(acc, sigma / new_sigma, pl.order, a.dtype)
+                _rescale(acc, sigma / new_sigma)
             sigma = new_sigma
             acc = _grow_heads(xp, acc, a, lam, done, e, sigma, pl.order, block, power)
             done = e
@@ -139,11 +136,11 @@ def _grow_heads(xp, acc, a, lam, lo, hi, sigma, order, block, power):
     return acc
 
 
-def _rescale(acc, ratio, order, dtype):
+def _rescale(acc, ratio):
     """``H_j *= ratio**j`` (a change of the scale sigma); orders scaled below eps^2 are
     dropped: their terms are under rounding (``_series``)."""
-    floor = float(np.finfo(dtype).eps) ** 2
-    for j in range(1, order):
+    floor = float(np.finfo(acc[0].dtype).eps) ** 2
+    for j in range(1, acc[0].shape[0]):
         f = ratio ** j
         for x in acc:
             if f < floor:
