@@ -7,7 +7,7 @@ initialises CUDA.
 """
 import numpy as np
 
-from .kernels._xp import get_xp, is_gpu_array
+from .kernels import get_xp, is_gpu_array
 
 __all__ = ["get_xp", "is_gpu_array", "as_array", "result_dtype", "to_numpy",
            "check_finite", "GPU_EXTRA_HINT"]

@@ -14,13 +14,14 @@ given while the GPU stack is missing raises an ``ImportError`` that names the ex
 Numba CPU fast paths must only be given host arrays: dispatchers ask ``cpu_fast_path_ok``.
 """
 import importlib
+import os
 
 import numpy as np
 
 from .backend import GPU_EXTRA_HINT, get_xp, is_gpu_array
 
 __all__ = ["array_kind", "result_kind", "on_gpu", "cpu_fast_path_ok", "require",
-           "restore", "params_to_device"]
+           "restore", "params_to_device", "available_memory"]
 
 _KINDS_BY_MODULE = {"cupy": "cupy", "torch": "torch", "numba": "numba"}
 
@@ -111,3 +112,35 @@ def _tree_to(xp, p):
     if isinstance(p, dict):
         return {k: _tree_to(xp, v) for k, v in p.items()}
     return p
+
+
+def _host_available():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
+        return 2 ** 31
+
+
+def _gpu_available(devices):
+    import cupy
+    free = []
+    for d in devices:
+        with cupy.cuda.Device(d):
+            pool = cupy.get_default_memory_pool()
+            free.append(cupy.cuda.runtime.memGetInfo()[0] + pool.free_bytes())
+    return min(free)
+
+
+def available_memory(gpu_devices=None):
+    """Free memory of the device in use: host RAM (MemAvailable), or the least free of the
+    given GPUs (``cudaMemGetInfo`` plus what CuPy's pool holds unused)."""
+    if gpu_devices:
+        return _gpu_available(gpu_devices)
+    return _host_available()

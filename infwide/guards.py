@@ -17,6 +17,9 @@ float64. An all-zero float32 result from non-zero inputs is reported as an under
 """
 import numpy as np
 
+from . import device
+from .backend import get_xp
+
 __all__ = ["KernelMemoryError", "PrecisionError", "check_memory", "check_result",
            "lower_bound_bytes", "fused_lower_bound_bytes"]
 
@@ -60,8 +63,7 @@ def check_memory(layer, x1, x2, full, itemsize, compute_ntk, gpu_device=None, ne
         need = lower_bound_bytes(n1, n2, tuple(x1.shape), full, itemsize, compute_ntk)
     if need < 2**28:   # below 256 MiB: not worth a system call
         return
-    from .batching import _memory   # lazily: batching imports stax, which imports this
-    have = _memory.available_memory(None if gpu_device is None else [gpu_device])
+    have = device.available_memory(None if gpu_device is None else [gpu_device])
     if need > have:
         form = "full spatial covariance" if full else "spatial diagonal" if len(x1.shape) > 2 \
             else "kernel"
@@ -73,20 +75,21 @@ def check_memory(layer, x1, x2, full, itemsize, compute_ntk, gpu_device=None, ne
             "make it resumable).")
 
 
-def check_result(layer, k_in, k_out, kernel_call):
+def check_result(layer, k_in, k_out, out_full):
     """Refuse a non-finite result, naming the layer where it appeared (see module docstring).
 
-    ``kernel_call(layer, k)`` runs one layer's kernel (used only to diagnose a failure).
+    To name it, the network is replayed one layer at a time with ``layer.kernel_steps(k_in,
+    out_full)`` (pairs ``(label, kernel after that step)``; none for a single layer).
     """
-    xp = _xp(k_out.nngp)
+    xp = get_xp(k_out.nngp)
     bad = [name for name in ("nngp", "ntk", "cov1", "cov2") if getattr(k_out, name) is not None
            and not bool(xp.isfinite(getattr(k_out, name)).all())]
     if bad:
-        where = _first_bad_layer(layer, k_in, kernel_call)
+        where = _first_bad_step(layer, k_in, out_full, _not_finite)
         raise PrecisionError(_message(layer, k_out, bad, where))
     if k_out.nngp.dtype == np.float32 and k_in.nngp.size and \
             bool((xp.abs(k_in.nngp) > 0).any()) and not bool((xp.abs(k_out.nngp) > 0).any()):
-        where = _first_bad_layer(layer, k_in, kernel_call, _all_zero)
+        where = _first_bad_step(layer, k_in, out_full, _all_zero)
         loc = f" at {where}" if where else ""
         raise PrecisionError(
             f"{layer.name}: the float32 kernel underflowed to zero{loc} although the inputs are "
@@ -106,39 +109,24 @@ def _message(layer, k_out, bad, where):
             "Reduce W_std or rescale the inputs.")
 
 
-def _not_finite(m):
-    return not bool(_xp(m).isfinite(m).all())
+def _not_finite(k):
+    """Whether any of nngp, ntk, cov1, cov2 holds NaN or Inf."""
+    return any(m is not None and m.size and not bool(get_xp(m).isfinite(m).all())
+               for m in (k.nngp, k.ntk, k.cov1, k.cov2))
 
 
-def _all_zero(m):
-    return not bool((_xp(m).abs(m) > 0).any())
+def _all_zero(k):
+    """Whether the nngp is zero everywhere."""
+    return bool(k.nngp.size) and not bool((get_xp(k.nngp).abs(k.nngp) > 0).any())
 
 
-def _first_bad_layer(layer, k, kernel_call, is_bad=_not_finite):
-    """Replay a serial network layer by layer; "layer i (name)" of the first whose nngp, ntk,
-    cov1 or cov2 ``is_bad`` (not finite, by default), counting from 0 in ``layer.layers``."""
-    layers = getattr(layer, "layers", None)
-    if layers is None:
-        return None
+def _first_bad_step(layer, k, out_full, is_bad):
+    """The label of the first step of ``layer.kernel_steps`` whose kernel ``is_bad``, or None."""
     try:
-        reqs = layer.requirements(not k.diagonal_spatial) if hasattr(layer, "requirements") \
-            else [False] * len(layers)
-        from .stax.combinators import match_form
         with np.errstate(all="ignore"):   # the replay re-runs what already warned once
-            return _replay(layers, reqs, k, kernel_call, is_bad, match_form)
+            for label, k_step in layer.kernel_steps(k, out_full):
+                if is_bad(k_step):
+                    return label
     except Exception:   # the diagnosis must never hide the original problem
         return None
-
-
-def _replay(layers, reqs, k, kernel_call, is_bad, match_form):
-    for i, (sub, req) in enumerate(zip(layers, reqs)):
-        k = kernel_call(sub, match_form(k, sub.input_needs_full(req), sub), req)
-        for m in (k.nngp, k.ntk, k.cov1, k.cov2) if is_bad is _not_finite else (k.nngp,):
-            if m is not None and m.size and is_bad(m):
-                return f"layer {i} ({sub.name})"
     return None
-
-
-def _xp(a):
-    from .kernels._xp import get_xp
-    return get_xp(a)

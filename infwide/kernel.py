@@ -9,7 +9,22 @@ diagonal taken: ``(N1,)``, ``(N1, H, W, ...)`` or ``(N1, H, H, W, W, ...)``.
 import dataclasses
 from typing import Any, Optional, Tuple
 
-__all__ = ["Kernel"]
+__all__ = ["Kernel", "VALID_GETS", "normalize_get"]
+
+VALID_GETS = ("nngp", "ntk", "cov1", "cov2")
+
+
+def normalize_get(get, where="kernel_fn"):
+    """``(names, as_tuple)`` for a ``get`` argument of a kernel function (``(None, False)`` for
+    the whole ``Kernel``), validated; ``where`` names the caller in the error."""
+    if get is None:
+        return None, False
+    names = (get,) if isinstance(get, str) else tuple(get)
+    for g in names:
+        if g not in VALID_GETS:
+            raise ValueError(f"{where}: unknown `get` {g!r}; expected one of {VALID_GETS}, "
+                             "a tuple of them, or None for the whole Kernel.")
+    return names, not isinstance(get, str)
 
 
 @dataclasses.dataclass(frozen=True)

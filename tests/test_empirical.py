@@ -11,7 +11,7 @@ import infwide
 from infwide import stax
 from infwide.empirical import _ntk_rules
 from infwide.empirical._contract import OutputAxes
-from infwide.training._tree import tree_leaves, tree_unflatten_like
+from infwide.params import tree_leaves, tree_unflatten_like
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NT = np.load(os.path.join(HERE, "nt_fixtures", "empirical.npz"))

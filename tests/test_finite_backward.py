@@ -5,7 +5,7 @@ import pytest
 
 from infwide import stax
 from infwide.stax.elementwise import Elementwise
-from infwide.training._tree import tree_leaves, tree_map
+from infwide.params import tree_leaves, tree_map
 
 
 def _as_list(t):

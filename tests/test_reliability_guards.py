@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from infwide import batch, models, stax
-from infwide.batching import _memory
+from infwide import device
 from infwide.guards import KernelMemoryError, PrecisionError
 from infwide.stax._fusion import fusion_disabled
 
@@ -62,7 +62,7 @@ PATHS = [pytest.param(False, id="unfused"), pytest.param(True, id="fused")]
 @pytest.fixture
 def little_memory(monkeypatch):
     """Pretend the host has 64 MiB free: a modest input then trips the guard."""
-    monkeypatch.setattr(_memory, "available_memory", lambda devices=None: 64 * 2**20)
+    monkeypatch.setattr(device, "available_memory", lambda devices=None: 64 * 2**20)
 
 
 def test_unfused_guard_with_little_memory(little_memory):
@@ -111,7 +111,7 @@ def test_batch_computes_what_the_guard_refused(little_memory):
 def test_small_calls_never_ask_for_memory(monkeypatch):
     def boom(devices=None):
         raise AssertionError("available_memory asked for a small call")
-    monkeypatch.setattr(_memory, "available_memory", boom)
+    monkeypatch.setattr(device, "available_memory", boom)
     x = np.random.default_rng(0).standard_normal((20, 5))
     assert np.isfinite(models.FC(2).kernel_fn(x, None, "ntk")).all()
 

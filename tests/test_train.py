@@ -6,7 +6,7 @@ import pytest
 import infwide
 from infwide import predict, stax
 from infwide.training import cross_entropy_loss, mse_loss
-from infwide.training._tree import tree_leaves, tree_unflatten_like
+from infwide.params import tree_leaves, tree_unflatten_like
 
 
 def _mlp(width=16, out=2):

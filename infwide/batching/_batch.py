@@ -12,9 +12,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .. import device
 from ..backend import as_array, get_xp, is_gpu_array
-from ..kernel import Kernel
-from ..stax.layer import Layer, _normalize_get as _layer_normalize_get
+from ..kernel import Kernel, normalize_get
+from ..stax.layer import Layer
 from . import _memory
 from ._executors import resolve_executor
 from ._plan import fields_of, is_full_spatial, make_plan, place_tile
@@ -114,7 +115,7 @@ class BatchedKernelFn:
         return list(self._prepare(x1, x2, get, kwargs).tiles)
 
     def _prepare(self, x1, x2, get, kwargs):
-        names, as_tuple = _normalize_get(get)
+        names, as_tuple = normalize_get(get, "batch")
         x1, x2 = _check_inputs(x1, x2)
         probe = _Probe(self.wrapped_kernel_fn, x1, x2, names, as_tuple, kwargs)
         symmetric = x2 is None
@@ -153,7 +154,7 @@ class BatchedKernelFn:
         if per_worker is not None:  # dask: one tile per worker thread
             return self.memory_budget or int(per_worker * _memory.SAFE_SHARE)
         budget = self.memory_budget or int(
-            _memory.available_memory(executor.gpu_devices) * _memory.SAFE_SHARE)
+            device.available_memory(executor.gpu_devices) * _memory.SAFE_SHARE)
         if executor.gpu_devices:
             return budget
         return budget // (executor.n_workers + 1)
@@ -313,10 +314,6 @@ def _needs_full(kernel_fn, x1, probe):
 
 
 # -- arguments and conversions -----------------------------------------------------------------
-def _normalize_get(get):
-    return _layer_normalize_get(get, "batch")
-
-
 def _check_inputs(x1, x2):
     for name, x in (("x1", x1), ("x2", x2)):
         if isinstance(x, Kernel):

@@ -22,14 +22,13 @@ the larger of the model and the measurement is used. (Skipped while the caller i
 tracing, so as not to reset its peak, and on GPUs, where tracemalloc sees nothing.)
 """
 import math
-import os
 import re
 import tracemalloc
 
 import numpy as np
 
-__all__ = ["LIVE", "SAFE_SHARE", "parse_budget", "available_memory", "pair_model",
-           "choose_tile", "tile_bytes", "measured_pair_bytes"]
+__all__ = ["LIVE", "SAFE_SHARE", "parse_budget", "pair_model", "choose_tile", "tile_bytes",
+           "measured_pair_bytes"]
 
 LIVE = 12
 SAFE_SHARE = 0.5
@@ -52,38 +51,6 @@ def parse_budget(budget):
         raise ValueError(f"batch: `memory_budget` must be a positive number of bytes, got "
                          f"{budget!r}.")
     return int(budget)
-
-
-def _host_available():
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
-        return 2 ** 31
-
-
-def _gpu_available(devices):
-    import cupy
-    free = []
-    for d in devices:
-        with cupy.cuda.Device(d):
-            pool = cupy.get_default_memory_pool()
-            free.append(cupy.cuda.runtime.memGetInfo()[0] + pool.free_bytes())
-    return min(free)
-
-
-def available_memory(gpu_devices=None):
-    """Free memory of the device in use: host RAM (MemAvailable), or the least free of the
-    given GPUs (``cudaMemGetInfo`` plus what CuPy's pool holds unused)."""
-    if gpu_devices:
-        return _gpu_available(gpu_devices)
-    return _host_available()
 
 
 def pair_model(in_shape, out_shape, full, itemsize):

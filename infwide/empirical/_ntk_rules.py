@@ -24,7 +24,7 @@ when only equal components are paired (``shared``).
 
 from ..backend import get_xp
 from ..stax.dense import Dense
-from ..training._tree import tree_leaves
+from ..params import tree_leaves
 
 __all__ = ["layer_contribution"]
 

@@ -15,7 +15,7 @@ example's per-layer Jacobian factors.
 from ..backend import get_xp
 from ..stax.combinators import Parallel, Serial
 from ..stax.dense import Dense
-from ..training._tree import tree_leaves
+from ..params import tree_leaves
 
 __all__ = ["Node", "record", "backward"]
 

@@ -21,8 +21,8 @@ import numpy as np
 from ..backend import check_finite, get_xp
 from ..device import params_to_device, restore, result_kind
 from ..stax.layer import as_generator
-from ..training._tree import check_params
-from ..training.grad import as_layer, input_shape, prepare_inputs
+from ..params import check_params
+from ..stax.layer import as_layer, input_shape, prepare_inputs
 from . import _tape
 from ._contract import OutputAxes
 from ._ntk_rules import layer_contribution

@@ -9,7 +9,7 @@ import numpy as np
 from ..backend import get_xp
 from ..device import restore, result_kind
 from ..stax.layer import as_generator
-from ..training.grad import as_layer, input_shape, prepare_inputs
+from ..stax.layer import as_layer, input_shape, prepare_inputs
 from ._contract import canonical_axes
 from .kernels import _KernelFn, _normalize_get, _named
 

@@ -39,7 +39,8 @@ from ..kernels.fused.program import compile_program, supported
 from ._inputs import canonical_inputs
 from .combinators import Parallel, Repeat, Serial, match_form
 from .conv import Conv
-from .layer import _is_spatial, _normalize_get, _output
+from ..kernel import normalize_get as _normalize_get
+from .layer import _is_spatial, _output
 
 __all__ = ["serial_kernel", "kernel_from_inputs", "flatten_layers", "fusion_enabled",
            "fusion_disabled"]

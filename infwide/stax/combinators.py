@@ -100,6 +100,11 @@ class Serial(Layer):
             out_full = l.input_needs_full(out_full)
         return out_full
 
+    def kernel_steps(self, k, out_full=False):
+        for i, (sub, req) in enumerate(zip(self.layers, self.requirements(out_full))):
+            k = sub.kernel(match_form(k, sub.input_needs_full(req), sub), out_full=req)
+            yield f"layer {i} ({sub.name})", k
+
     def input_axes(self):
         for l in self.layers:
             axes = l.input_axes()

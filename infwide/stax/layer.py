@@ -30,12 +30,11 @@ import numpy as np
 from ..backend import as_array, result_dtype
 from ..device import on_gpu, params_to_device, restore, result_kind
 from ..guards import check_memory, check_result
-from ..kernel import Kernel
+from ..kernel import VALID_GETS, Kernel, normalize_get
 from ._inputs import canonical_inputs, inputs_to_kernel, same_batch_as_none
 
-__all__ = ["Layer", "as_generator", "VALID_GETS"]
+__all__ = ["Layer", "as_generator", "as_layer", "prepare_inputs", "input_shape", "VALID_GETS"]
 
-VALID_GETS = ("nngp", "ntk", "cov1", "cov2")
 _NAMEDTUPLES = {}
 
 
@@ -53,17 +52,34 @@ def as_generator(rng):
                     f"got {type(rng).__name__}.")
 
 
-def _normalize_get(get, where="kernel_fn"):
-    """Return (names, as_tuple) for a ``get`` argument, validating it (``where`` names the
-    caller in the error)."""
-    if get is None:
-        return None, False
-    names = (get,) if isinstance(get, str) else tuple(get)
-    for g in names:
-        if g not in VALID_GETS:
-            raise ValueError(f"{where}: unknown `get` {g!r}; expected one of {VALID_GETS}, "
-                             "a tuple of them, or None for the whole Kernel.")
-    return names, not isinstance(get, str)
+def as_layer(f, where):
+    """The ``stax`` Layer behind ``f``: the Layer itself, or its bound ``apply_fn``."""
+    if isinstance(f, Layer):
+        return f
+    owner = getattr(f, "__self__", None)
+    if isinstance(owner, Layer) and f == owner.apply_fn:
+        return owner
+    raise TypeError(f"{where}: `f` must be a network built with infwide.stax (the Layer, or the "
+                    f"apply_fn it unpacks into); got {f!r}. infwide has no autodiff: gradients "
+                    "and empirical NTKs come from the layers' hand-derived backward passes, so "
+                    "functions not built with infwide.stax cannot be differentiated.")
+
+
+def prepare_inputs(x, name="x"):
+    """Validate inputs as ``apply_fn`` does: arrays (or lists of arrays), integers -> float64."""
+    if isinstance(x, (list, tuple)):
+        return [prepare_inputs(xi, name) for xi in x]
+    x = as_array(x, name)
+    if x.dtype.kind in "biu":
+        x = x.astype(np.float64)
+    if x.dtype.kind != "f":
+        raise TypeError(f"`{name}` must hold real numbers, got dtype {x.dtype}.")
+    return x
+
+
+def input_shape(x):
+    """The shape of ``x``, or the list of shapes of a list of inputs."""
+    return [tuple(xi.shape) for xi in x] if isinstance(x, list) else tuple(x.shape)
 
 
 def _output(k, names, as_tuple):
@@ -116,7 +132,7 @@ class Layer:
 
     def kernel_fn(self, x1, x2=None, get=None, **kwargs):
         """Infinite-width kernels between ``x1`` and ``x2`` (``x2=None`` means ``x1``)."""
-        names, as_tuple = _normalize_get(get)
+        names, as_tuple = normalize_get(get)
         compute_ntk = names is None or "ntk" in names
         if isinstance(x1, Kernel):
             k = x1
@@ -141,7 +157,7 @@ class Layer:
         else:
             k = self.kernel(k, out_full=out_full, **kwargs)
         if not isinstance(k, list):
-            check_result(self, k_in, k, _one_layer_kernel)
+            check_result(self, k_in, k, out_full)
         kind = "numpy" if isinstance(x1, Kernel) else result_kind(x1, x2)
         return restore(_output(k, names, as_tuple), kind)
 
@@ -162,9 +178,11 @@ class Layer:
         """``(batch_axis, channel_axis)`` of the raw inputs this layer reads; None: any layout."""
         return None
 
-
-def _one_layer_kernel(layer, k, out_full):
-    return layer.kernel(k, out_full=out_full)
+    def kernel_steps(self, k, out_full=False):
+        """``(label, Kernel)`` after each inner layer in turn, computed one layer at a time
+        (``guards`` replays a failed call with it to name the layer where it failed); a
+        layer without inner layers has no steps."""
+        return iter(())
 
 
 def _device_id(x):

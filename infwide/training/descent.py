@@ -21,11 +21,12 @@ import numpy as np
 
 from ..backend import check_finite, get_xp
 from ..device import params_to_device
+from ..empirical.kernels import empirical_ntk_fn
+from ..params import check_params, tree_leaves, tree_map
 from ..predict import max_learning_rate
+from ..stax.layer import as_layer, input_shape, prepare_inputs
 from ._progress import make_progress
-from ._tree import check_params, tree_leaves, tree_map
 from .ensemble import make_engine
-from .grad import as_layer, input_shape, prepare_inputs
 
 __all__ = ["train_mse", "Trajectory", "stable_learning_rate"]
 
@@ -56,7 +57,6 @@ def stable_learning_rate(f, params, x_train, y_train_size=None, momentum=0.0):
     """``predict.max_learning_rate`` of the network's empirical NTK on ``x_train`` (traced over
     the output channels): the largest learning rate for which gradient descent on the squared
     loss of the linearised network converges."""
-    from ..empirical.kernels import empirical_ntk_fn  # here: empirical imports this package
     ntk = empirical_ntk_fn(f, trace_axes=(-1,))(x_train, None, params)
     n = ntk.shape[0] if y_train_size is None else y_train_size
     return float(max_learning_rate(ntk, n, momentum=momentum or 0.0))

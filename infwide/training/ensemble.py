@@ -20,7 +20,7 @@ from ..stax.combinators import (FanInConcat, FanInProd, FanInSum, FanOut, Identi
 from ..stax.dense import Dense
 from ..stax.elementwise import Elementwise
 from ..stax.layer import as_generator
-from ._tree import tree_leaves, tree_map, tree_stack
+from ..params import tree_leaves, tree_map, tree_stack
 
 __all__ = ["init_ensemble", "make_engine", "StackedEngine", "LoopEngine"]
 

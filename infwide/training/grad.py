@@ -8,41 +8,12 @@ callable ``loss(fx, y) -> (value, d_value/d_fx)``).
 """
 import numpy as np
 
-from ..backend import as_array, get_xp
+from ..backend import get_xp
 from ..device import params_to_device
-from ..stax.layer import Layer
-from ._tree import check_params
+from ..params import check_params
+from ..stax.layer import as_layer, input_shape, prepare_inputs
 
-__all__ = ["as_layer", "vjp", "value_and_grad", "grad", "mse_loss", "cross_entropy_loss", "LOSSES"]
-
-
-def as_layer(f, where):
-    """The ``stax`` Layer behind ``f``: the Layer itself, or its bound ``apply_fn``."""
-    if isinstance(f, Layer):
-        return f
-    owner = getattr(f, "__self__", None)
-    if isinstance(owner, Layer) and f == owner.apply_fn:
-        return owner
-    raise TypeError(f"{where}: `f` must be a network built with infwide.stax (the Layer, or the "
-                    f"apply_fn it unpacks into); got {f!r}. infwide has no autodiff: gradients "
-                    "and empirical NTKs come from the layers' hand-derived backward passes, so "
-                    "functions not built with infwide.stax cannot be differentiated.")
-
-
-def prepare_inputs(x, name="x"):
-    """Validate inputs as ``apply_fn`` does: arrays (or lists of arrays), integers -> float64."""
-    if isinstance(x, (list, tuple)):
-        return [prepare_inputs(xi, name) for xi in x]
-    x = as_array(x, name)
-    if x.dtype.kind in "biu":
-        x = x.astype(np.float64)
-    if x.dtype.kind != "f":
-        raise TypeError(f"`{name}` must hold real numbers, got dtype {x.dtype}.")
-    return x
-
-
-def input_shape(x):
-    return [tuple(xi.shape) for xi in x] if isinstance(x, list) else tuple(x.shape)
+__all__ = ["vjp", "value_and_grad", "grad", "mse_loss", "cross_entropy_loss", "LOSSES"]
 
 
 def vjp(f, params, x, check=True, **kwargs):

@@ -7,6 +7,8 @@ import weakref
 
 import numpy as np
 
+from .backend import get_xp
+
 __all__ = ["tree_map", "tree_leaves", "tree_zeros_like", "tree_vdot", "tree_size",
            "tree_unflatten_like", "tree_stack", "is_leaf", "check_params", "reference_params"]
 
@@ -109,12 +111,7 @@ def check_params(layer, params, input_shape, where):
     gives for ``input_shape``, and holds only finite numbers."""
     _compare(reference_params(layer, input_shape), params, "", where)
     for i, a in enumerate(tree_leaves(params)):
-        xp = _xp(a)
+        xp = get_xp(a)
         if not bool(xp.isfinite(a).all()):
             raise ValueError(f"{where}: the params contain NaN or Inf (parameter array #{i} "
                              f"of shape {tuple(a.shape)}); expected finite values.")
-
-
-def _xp(a):
-    from ..backend import get_xp
-    return get_xp(a)
