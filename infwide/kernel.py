@@ -37,14 +37,19 @@ class Kernel:
     shape2: Tuple[int, ...]
     x1_is_x2: bool = False
     is_gaussian: bool = True
-    is_input: bool = False
     diagonal_spatial: bool = True
-    diagonal_batch: bool = True
-    batch_axis: int = 0
-    channel_axis: int = -1
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+    def map_covariances(self, fn, **changes):
+        """The Kernel with ``fn(m, n_batch)`` applied to each covariance field that is present:
+        ``nngp`` and ``ntk`` with ``n_batch=2`` (their axes N1, N2 first), ``cov1`` and
+        ``cov2`` with ``n_batch=1``; absent (``None``) fields stay ``None``. ``changes``
+        replace other fields at the same time (e.g. ``shape1``, ``diagonal_spatial``)."""
+        return self.replace(nngp=_apply(fn, self.nngp, 2), ntk=_apply(fn, self.ntk, 2),
+                            cov1=_apply(fn, self.cov1, 1), cov2=_apply(fn, self.cov2, 1),
+                            **changes)
 
     @property
     def n_spatial(self):
@@ -64,3 +69,7 @@ class Kernel:
         return (f"Kernel(nngp={shp(self.nngp)}, ntk={shp(self.ntk)}, cov1={shp(self.cov1)}, "
                 f"cov2={shp(self.cov2)}, shape1={self.shape1}, shape2={self.shape2}, "
                 f"diagonal_spatial={self.diagonal_spatial}, is_gaussian={self.is_gaussian})")
+
+
+def _apply(fn, m, n_batch):
+    return None if m is None else fn(m, n_batch)

@@ -70,7 +70,7 @@ def _check(got, ref, dtype):
             assert err[idx, idx].max() < TOL_SELF_NTK[dtype]
             err[idx, idx] = 0
         assert err.max() < TOL[dtype], (f, err.max())
-    for m in ("shape1", "shape2", "x1_is_x2", "is_gaussian", "diagonal_spatial", "is_input"):
+    for m in ("shape1", "shape2", "x1_is_x2", "is_gaussian", "diagonal_spatial"):
         assert getattr(got, m) == getattr(ref, m), m
 
 

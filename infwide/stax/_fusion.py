@@ -131,7 +131,7 @@ def _run_fc(k, layers):
                                            x1_is_x2=k.x1_is_x2)
     s1, s2 = _shapes_after(layers, k)
     return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
-                     is_gaussian=ops[-1][0] == "affine", is_input=False)
+                     is_gaussian=ops[-1][0] == "affine")
 
 
 def _can_fuse(k):
@@ -205,8 +205,7 @@ def _spatial_on_kernel(layers, reqs, i, k):
                                                  k.x1_is_x2, k.ntk is not None)
     s1, s2 = _shapes_after(layers[i:j], k)
     return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
-                     is_gaussian=gaussian, is_input=False,
-                     diagonal_spatial=prog.end != "full"), j
+                     is_gaussian=gaussian, diagonal_spatial=prog.end != "full"), j
 
 
 def _fc_ready(k):
@@ -318,8 +317,7 @@ def _fc_from_inputs(layers, xs, reqs, want_ntk):
     for l in layers[:j]:
         s1, s2 = l.output_shape(s1), l.output_shape(s2)
     k = Kernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
-               x1_is_x2=x2 is None, is_gaussian=ops[-1][0] == "affine", is_input=False,
-               diagonal_spatial=True)
+               x1_is_x2=x2 is None, is_gaussian=ops[-1][0] == "affine", diagonal_spatial=True)
     return k, j, finite
 
 
@@ -341,5 +339,4 @@ def _engine_kernel(layers, ops, xs, end_full, want_ntk, gaussian):
     for l in layers:
         s1, s2 = l.output_shape(s1), l.output_shape(s2)
     return Kernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
-                  x1_is_x2=x2 is None, is_gaussian=gaussian, is_input=False,
-                  diagonal_spatial=prog.end != "full")
+                  x1_is_x2=x2 is None, is_gaussian=gaussian, diagonal_spatial=prog.end != "full")

@@ -78,7 +78,7 @@ def _run_block(k, layers, pad):
     c = layers[-2].out_chan
     return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2,
                      shape1=(k.shape1[0], H, W, c), shape2=(k.shape2[0], H, W, c),
-                     is_gaussian=False, is_input=False)
+                     is_gaussian=False)
 
 
 def _run_pool(k, layer):
@@ -92,7 +92,7 @@ def _run_pool(k, layer):
     H, W = nngp.shape[2], nngp.shape[4]
     return k.replace(nngp=nngp, ntk=pool(k.ntk, 2), cov1=pool(k.cov1, 1), cov2=pool(k.cov2, 1),
                      shape1=(k.shape1[0], H, W, k.shape1[-1]),
-                     shape2=(k.shape2[0], H, W, k.shape2[-1]), is_input=False)
+                     shape2=(k.shape2[0], H, W, k.shape2[-1]))
 
 
 def serial_kernel_gpu(layer, k, out_full, **kwargs):

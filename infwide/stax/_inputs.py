@@ -96,4 +96,4 @@ def inputs_to_kernel(x1, x2, *, diagonal_spatial, compute_ntk, batch_axis=0, cha
     ntk = xp.zeros_like(nngp) if compute_ntk else None
     return Kernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2,
                   shape1=tuple(x1.shape), shape2=tuple(x2.shape), x1_is_x2=x1_is_x2,
-                  is_gaussian=False, is_input=True, diagonal_spatial=diagonal_spatial)
+                  is_gaussian=False, diagonal_spatial=diagonal_spatial)

@@ -114,7 +114,7 @@ def spatial_axes_of(ndim, batch_axis, channel_axis):
 
 def permute_kernel_spatial(xp, mat, perm, n_batch, full):
     """Reorder the spatial axes of a covariance (``perm[i]`` = old index of new axis ``i``)."""
-    if mat is None or tuple(perm) == tuple(range(len(perm))):
+    if tuple(perm) == tuple(range(len(perm))):
         return mat
     if full:
         axes = [n_batch + 2 * p + j for p in perm for j in (0, 1)]

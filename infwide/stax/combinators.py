@@ -43,9 +43,8 @@ def match_form(k, need_full, layer):
                              "inputs (not from a Kernel built for another network).")
         if k.n_spatial > 0 and not need_full and not k.diagonal_spatial:
             xp = get_xp(k.nngp)
-            conv = lambda m, nb: None if m is None else full_to_diagonal(xp, m, nb)
-            return k.replace(nngp=conv(k.nngp, 2), ntk=conv(k.ntk, 2), cov1=conv(k.cov1, 1),
-                             cov2=conv(k.cov2, 1), diagonal_spatial=True)
+            return k.map_covariances(lambda m, nb: full_to_diagonal(xp, m, nb),
+                                     diagonal_spatial=True)
     return k
 
 
@@ -270,7 +269,7 @@ class FanInSum(_FanIn):
         add = lambda ms: None if any(m is None for m in ms) else sum(ms[1:], ms[0])
         return k[0].replace(nngp=add([ki.nngp for ki in k]), ntk=add([ki.ntk for ki in k]),
                             cov1=add([ki.cov1 for ki in k]), cov2=add([ki.cov2 for ki in k]),
-                            is_gaussian=all(ki.is_gaussian for ki in k), is_input=False)
+                            is_gaussian=all(ki.is_gaussian for ki in k))
 
 
 class FanInProd(_FanIn):
@@ -308,7 +307,7 @@ class FanInProd(_FanIn):
         cov1, _ = _prod_with_ntk([ki.cov1 for ki in k], [None])
         cov2 = None if k[0].cov2 is None else _prod_with_ntk([ki.cov2 for ki in k], [None])[0]
         return k[0].replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2,
-                            is_gaussian=len(k) == 1 and k[0].is_gaussian, is_input=False)
+                            is_gaussian=len(k) == 1 and k[0].is_gaussian)
 
 
 def _prod_with_ntk(nngps, ntks):
@@ -371,7 +370,7 @@ class FanInConcat(_FanIn):
         return k[0].replace(nngp=mix([ki.nngp for ki in k]), ntk=mix([ki.ntk for ki in k]),
                             cov1=mix([ki.cov1 for ki in k]), cov2=mix([ki.cov2 for ki in k]),
                             shape1=shape1, shape2=shape2,
-                            is_gaussian=all(ki.is_gaussian for ki in k), is_input=False)
+                            is_gaussian=all(ki.is_gaussian for ki in k))
 
 
 class Identity(Layer):

@@ -207,21 +207,20 @@ class _ConvBase(Layer):
         xp = get_xp(k.nngp)
         full = not k.diagonal_spatial
         op = self._kernel_op(full)
-        conv = lambda m, nb: None if m is None else op(xp, m, self._f, self._t, self.padding, nb)
+        u = k.map_covariances(lambda m, nb: op(xp, m, self._f, self._t, self.padding, nb))
         W2 = self.W_std ** 2
         b2 = 0.0 if self.b_std is None else self.b_std ** 2
-        nngp_u = conv(k.nngp, 2)
-        nngp = affine(nngp_u, W2, b2)
-        ntk = k.ntk
+        nngp = affine(u.nngp, W2, b2)
+        ntk = u.ntk
         if ntk is not None:
             if self.parameterization == "ntk":
-                ntk = nngp + conv(ntk, 2) * ntk.dtype.type(W2)
+                ntk = nngp + ntk * ntk.dtype.type(W2)
             else:
-                ntk = nngp_u * nngp_u.dtype.type(self._fan_in(shape1[-1]) / self.s[0]) + \
-                    conv(ntk, 2) * ntk.dtype.type(W2)
+                ntk = u.nngp * u.nngp.dtype.type(self._fan_in(shape1[-1]) / self.s[0]) + \
+                    ntk * ntk.dtype.type(W2)
                 ntk = affine(ntk, 1.0, 1.0 if self.b_std is not None else 0.0)
-        cov1 = affine(conv(k.cov1, 1), W2, b2)
-        cov2 = affine(conv(k.cov2, 1), W2, b2)
+        cov1 = affine(u.cov1, W2, b2)
+        cov2 = affine(u.cov2, W2, b2)
         return self._finish_kernel(xp, k, shape1, nngp, ntk, cov1, cov2, full)
 
     def _kernel_input_shape(self, k):
@@ -235,14 +234,14 @@ class _ConvBase(Layer):
 
     def _finish_kernel(self, xp, k, shape1, nngp, ntk, cov1, cov2, full):
         perm = self.spec.out_perm
-        p = lambda m, nb: permute_kernel_spatial(xp, m, perm, nb, full)
         sizes = nngp.shape[2::2] if full else nngp.shape[2:]
         sizes = tuple(sizes[i] for i in perm)
         w = self._width()
-        return k.replace(nngp=p(nngp, 2), ntk=p(ntk, 2), cov1=p(cov1, 1), cov2=p(cov2, 1),
-                         shape1=(shape1[0],) + sizes + (w,),
-                         shape2=(k.shape2[0],) + sizes + (w,),
-                         diagonal_spatial=not full, is_gaussian=True, is_input=False)
+        out = k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
+        return out.map_covariances(lambda m, nb: permute_kernel_spatial(xp, m, perm, nb, full),
+                                   shape1=(shape1[0],) + sizes + (w,),
+                                   shape2=(k.shape2[0],) + sizes + (w,),
+                                   diagonal_spatial=not full, is_gaussian=True)
 
 
 class Conv(_ConvBase):
@@ -355,13 +354,11 @@ class ConvLocal(_ConvBase):
     def kernel(self, k, out_full=False, **kwargs):
         if not k.diagonal_spatial:
             xp = get_xp(k.nngp)
-            d = lambda m, nb: None if m is None else full_to_diagonal(xp, m, nb)
-            k = k.replace(nngp=d(k.nngp, 2), ntk=d(k.ntk, 2), cov1=d(k.cov1, 1),
-                          cov2=d(k.cov2, 1), diagonal_spatial=True)
+            k = k.map_covariances(lambda m, nb: full_to_diagonal(xp, m, nb),
+                                  diagonal_spatial=True)
         out = super().kernel(k, out_full=False)
         if not out_full or out.n_spatial == 0:
             return out
         xp = get_xp(out.nngp)
-        e = lambda m, nb: None if m is None else embed_diagonal(xp, m, nb)
-        return out.replace(nngp=e(out.nngp, 2), ntk=e(out.ntk, 2), cov1=e(out.cov1, 1),
-                           cov2=e(out.cov2, 1), diagonal_spatial=False)
+        return out.map_covariances(lambda m, nb: embed_diagonal(xp, m, nb),
+                                   diagonal_spatial=False)

@@ -141,4 +141,4 @@ class Dense(Layer):
         w = self._out_width()
         return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2,
                          shape1=k.shape1[:-1] + (w,), shape2=k.shape2[:-1] + (w,),
-                         is_gaussian=True, is_input=False)
+                         is_gaussian=True)

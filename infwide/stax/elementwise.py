@@ -64,8 +64,7 @@ class Elementwise(Layer):
         ntk = None if k.ntk is None else k.ntk * dot
         cov1 = self._self(xp, k.cov1, full)
         cov2 = None if k.cov2 is None else self._self(xp, k.cov2, full)
-        return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, is_gaussian=False,
-                         is_input=False)
+        return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, is_gaussian=False)
 
     def _self(self, xp, cov, full):
         left, right = self_variances(xp, cov, full)

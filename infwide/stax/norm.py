@@ -76,7 +76,7 @@ class _LayerNorm(Layer):
         return k.replace(nngp=layer_norm_pair(xp, k.nngp, v1, v2, full),
                          ntk=layer_norm_pair(xp, k.ntk, v1, v2, full),
                          cov1=layer_norm_self(xp, k.cov1, v1, full),
-                         cov2=layer_norm_self(xp, k.cov2, v2, full), is_input=False)
+                         cov2=layer_norm_self(xp, k.cov2, v2, full))
 
 
 def LayerNorm(axis=-1, eps=1e-12, batch_axis=0, channel_axis=-1):
@@ -121,8 +121,7 @@ class _Dropout(Layer):
         pair = (lambda m: dropout_pair(xp, m, factor, full)) if k.x1_is_x2 else (lambda m: m)
         return k.replace(nngp=pair(k.nngp), ntk=pair(k.ntk),
                          cov1=dropout_self(xp, k.cov1, factor, full),
-                         cov2=dropout_self(xp, k.cov2, factor, full), is_gaussian=False,
-                         is_input=False)
+                         cov2=dropout_self(xp, k.cov2, factor, full), is_gaussian=False)
 
 
 def Dropout(rate, mode="train"):

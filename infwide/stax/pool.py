@@ -138,16 +138,14 @@ class _Pool(Layer):
         self._out_sizes(k.shape1[1:-1], k.shape1)
         xp = get_xp(k.nngp)
         if self.kind == "SumPool":
-            pool = lambda m, nb: None if m is None else sum_pool_full(
-                xp, m, self.window, self.strides, self.padding, nb)
+            pool = lambda m, nb: sum_pool_full(xp, m, self.window, self.strides, self.padding, nb)
         else:
-            pool = lambda m, nb: None if m is None else avg_pool_full(
-                xp, m, self.window, self.strides, self.padding, self.normalize_edges, nb)
-        nngp = pool(k.nngp, 2)
-        sizes = nngp.shape[2::2]
-        return k.replace(nngp=nngp, ntk=pool(k.ntk, 2), cov1=pool(k.cov1, 1),
-                         cov2=pool(k.cov2, 1), shape1=(k.shape1[0],) + sizes + k.shape1[-1:],
-                         shape2=(k.shape2[0],) + sizes + k.shape2[-1:], is_input=False)
+            pool = lambda m, nb: avg_pool_full(xp, m, self.window, self.strides, self.padding,
+                                               self.normalize_edges, nb)
+        out = k.map_covariances(pool)
+        sizes = out.nngp.shape[2::2]
+        return out.replace(shape1=(k.shape1[0],) + sizes + k.shape1[-1:],
+                           shape2=(k.shape2[0],) + sizes + k.shape2[-1:])
 
 
 def _slices(a, strides, out_sizes):
@@ -218,11 +216,9 @@ class _GlobalPool(Layer):
         _needs_full(self, k)
         xp = get_xp(k.nngp)
         red = global_avg_full if self.kind == "GlobalAvgPool" else global_sum_full
-        g = lambda m, nb: None if m is None else red(xp, m, nb)
-        return k.replace(nngp=g(k.nngp, 2), ntk=g(k.ntk, 2), cov1=g(k.cov1, 1),
-                         cov2=g(k.cov2, 1), shape1=(k.shape1[0], k.shape1[-1]),
-                         shape2=(k.shape2[0], k.shape2[-1]), diagonal_spatial=True,
-                         is_input=False)
+        return k.map_covariances(lambda m, nb: red(xp, m, nb),
+                                 shape1=(k.shape1[0], k.shape1[-1]),
+                                 shape2=(k.shape2[0], k.shape2[-1]), diagonal_spatial=True)
 
 
 def GlobalAvgPool(batch_axis=0, channel_axis=-1):

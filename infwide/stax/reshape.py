@@ -63,15 +63,13 @@ class _Flatten(Layer):
 
     def kernel(self, k, out_full=False, **kwargs):
         if k.n_spatial == 0:
-            return k.replace(is_gaussian=False, is_input=False)
+            return k.replace(is_gaussian=False)
         xp = get_xp(k.nngp)
         red = flatten_diag if k.diagonal_spatial else flatten_full
-        f = lambda m, nb: None if m is None else red(xp, m, nb)
         width = int(np.prod(k.shape1[1:]))
-        return k.replace(nngp=f(k.nngp, 2), ntk=f(k.ntk, 2), cov1=f(k.cov1, 1),
-                         cov2=f(k.cov2, 1), shape1=(k.shape1[0], width),
-                         shape2=(k.shape2[0], width), diagonal_spatial=True, is_gaussian=False,
-                         is_input=False)
+        return k.map_covariances(lambda m, nb: red(xp, m, nb), shape1=(k.shape1[0], width),
+                                 shape2=(k.shape2[0], width), diagonal_spatial=True,
+                                 is_gaussian=False)
 
 
 def Flatten(batch_axis=0, batch_axis_out=0):
