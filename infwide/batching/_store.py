@@ -18,7 +18,6 @@ anything else is recomputed.
 """
 import datetime
 import hashlib
-import io
 import json
 import os
 import uuid

@@ -20,9 +20,9 @@ import numpy as np
 
 from ..backend import check_finite, get_xp
 from ..device import params_to_device, restore, result_kind
-from ..stax.layer import as_generator
+from ..keywords import APPLY_KEYWORDS, reject_unknown
 from ..params import check_params
-from ..stax.layer import as_layer, input_shape, prepare_inputs
+from ..stax.layer import as_generator, as_layer, input_shape, prepare_inputs
 from . import _tape
 from ._contract import OutputAxes
 from ._ntk_rules import layer_contribution
@@ -164,6 +164,7 @@ class _KernelFn(_Empirical):
     """``kernel_fn(x1, x2, get, params, **apply_fn_kwargs)``: see ``empirical_kernel_fn``."""
 
     def __call__(self, x1, x2=None, get=None, params=None, **apply_fn_kwargs):
+        reject_unknown(self.where, apply_fn_kwargs, APPLY_KEYWORDS)
         names, as_tuple = _normalize_get(get, self.where)
         if params is None:
             raise TypeError(f"{self.where}: `params` is required (the parameters from the "
@@ -184,6 +185,7 @@ class _SingleFn(_Empirical):
         self.name = name
 
     def __call__(self, x1, x2, params, **apply_fn_kwargs):
+        reject_unknown(self.where, apply_fn_kwargs, APPLY_KEYWORDS)
         out = self.compute(x1, x2, params, (self.name,), apply_fn_kwargs)[self.name]
         return restore(out, result_kind(x1, x2))
 

@@ -8,8 +8,8 @@ import numpy as np
 
 from ..backend import get_xp
 from ..device import restore, result_kind
-from ..stax.layer import as_generator
-from ..stax.layer import as_layer, input_shape, prepare_inputs
+from ..keywords import APPLY_KEYWORDS, reject_unknown
+from ..stax.layer import as_generator, as_layer, input_shape, prepare_inputs
 from ._contract import canonical_axes
 from .kernels import _KernelFn, _normalize_get, _named
 
@@ -61,6 +61,7 @@ class _MonteCarlo:
         self.where = where
 
     def __call__(self, x1, x2=None, get=None, **apply_fn_kwargs):
+        reject_unknown(self.where, apply_fn_kwargs, APPLY_KEYWORDS)
         names, as_tuple = _normalize_get(get, self.where)
         kind = result_kind(x1, x2)  # the device policy: results as the input's kind of array
         x1 = prepare_inputs(x1, "x1")

@@ -140,16 +140,16 @@ def _can_fuse(k):
     return cpu_fast_path_ok(k.nngp, k.ntk, k.cov1, k.cov2)
 
 
-def serial_kernel(serial, k, out_full=False, **kwargs):
+def serial_kernel(serial, k, out_full=False):
     """``serial.kernel(k, out_full)``: fused runs where they apply, the layers' own ``kernel``
     methods elsewhere (and everywhere when fusion is off or the arrays live on a GPU)."""
     if not _can_fuse(k):
-        return _layer_by_layer(serial.layers, serial.requirements(out_full), k, **kwargs)
+        return _layer_by_layer(serial.layers, serial.requirements(out_full), k)
     layers = flatten_layers(serial)
-    return _run(layers, _requirements(layers, out_full), k, **kwargs)
+    return _run(layers, _requirements(layers, out_full), k)
 
 
-def _run(layers, reqs, k, **kwargs):
+def _run(layers, reqs, k):
     i = 0
     while i < len(layers):
         j = _fc_run(layers, i, k.is_gaussian) if _fc_ready(k) else i
@@ -162,21 +162,21 @@ def _run(layers, reqs, k, **kwargs):
             k, i = fused
             continue
         if isinstance(layers[i], Parallel) and isinstance(k, list):
-            k = _parallel(layers[i], reqs[i], k, **kwargs)
+            k = _parallel(layers[i], reqs[i], k)
         else:
-            k = _layer_by_layer(layers[i:i + 1], reqs[i:i + 1], k, **kwargs)
+            k = _layer_by_layer(layers[i:i + 1], reqs[i:i + 1], k)
         i += 1
     return k
 
 
-def _parallel(par, out_full, ks, **kwargs):
+def _parallel(par, out_full, ks):
     """``Parallel.kernel`` with each branch planned too (a residual block's branches: a bare
     strided ``Conv`` shortcut, a ``serial`` main path)."""
     par._check_n(ks, "kernels")
     out = []
     for l, ki in zip(par.layers, ks):
         sub = flatten_layers(l)
-        out.append(_run(sub, _requirements(sub, out_full), ki, **kwargs))
+        out.append(_run(sub, _requirements(sub, out_full), ki))
     return out
 
 
@@ -213,10 +213,10 @@ def _fc_ready(k):
         and cpu_fast_path_ok(k.nngp, k.ntk, k.cov1, k.cov2)
 
 
-def _layer_by_layer(layers, reqs, k, **kwargs):
+def _layer_by_layer(layers, reqs, k):
     for l, req in zip(layers, reqs):
         k = match_form(k, l.input_needs_full(req), l)
-        k = l.kernel(k, out_full=req, **kwargs)
+        k = l.kernel(k, out_full=req)
     return k
 
 
@@ -242,15 +242,15 @@ def _spatial_run(layers, gaussian=False):
 
 
 def _raw_inputs(serial, x1, x2):
-    """Canonical (batch-first, channels-last) host inputs of one dtype, validated as
-    ``inputs_to_kernel`` does; None when the engine cannot take them (GPU arrays, a Kernel,
+    """Canonical (batch-first, channels-last) host inputs of one dtype (validated by
+    ``check_inputs``); None when the engine cannot take them (GPU arrays, a Kernel,
     other than 0 or 2 spatial dimensions)."""
     if isinstance(x1, Kernel) or not cpu_fast_path_ok(as_array(x1, "x1"),
                                                         None if x2 is None else as_array(x2, "x2")):
         return None
     ba, ca = serial.input_axes() or (0, -1)
-    x1c = canonical_inputs(x1, "x1", ba, ca)
-    x2c = None if x2 is None else canonical_inputs(x2, "x2", ba, ca)
+    x1c = canonical_inputs(x1, ba, ca)
+    x2c = None if x2 is None else canonical_inputs(x2, ba, ca)
     if x1c.ndim not in (2, 4) or (x2c is not None and x2c.shape[1:] != x1c.shape[1:]):
         return None
     dtype = result_dtype(x1c, x2c)
@@ -258,7 +258,7 @@ def _raw_inputs(serial, x1, x2):
     return x1c, (None if x2c is None else np.ascontiguousarray(x2c, dtype=dtype))
 
 
-def kernel_from_inputs(serial, x1, x2=None, get=None, **kwargs):
+def kernel_from_inputs(serial, x1, x2=None, get=None):
     """``serial.kernel_fn(x1, x2, get)`` with the leading fused run computed from the raw
     inputs (no input covariance tensor, no zero NTK); None when that does not apply, or when
     the result is not finite or underflowed (the caller then takes the ordinary path, whose
@@ -277,7 +277,7 @@ def kernel_from_inputs(serial, x1, x2=None, get=None, **kwargs):
     k, j, finite = lead(layers, xs, reqs, want_ntk)
     if k is None:
         return None
-    k = _run(layers[j:], reqs[j:], k, **kwargs)
+    k = _run(layers[j:], reqs[j:], k)
     if isinstance(k, list) or not _sound(k, xs, finite and j == len(layers)):
         return None
     return _output(k, names, as_tuple)

@@ -95,7 +95,7 @@ def _run_pool(k, layer):
                      shape2=(k.shape2[0], H, W, k.shape2[-1]))
 
 
-def serial_kernel_gpu(layer, k, out_full, **kwargs):
+def serial_kernel_gpu(layer, k, out_full):
     """``layer.kernel(k, out_full)`` with the fused CUDA paths where they apply."""
     layers = flatten(layer)
     reqs = _requirements(layers, out_full)
@@ -110,5 +110,5 @@ def serial_kernel_gpu(layer, k, out_full, **kwargs):
         for m in range(i, stop):
             k = match_form(k, layers[m].input_needs_full(reqs[m]), layers[m])
             pooled = _run_pool(k, layers[m]) if not k.diagonal_spatial else None
-            k = pooled if pooled is not None else layers[m].kernel(k, out_full=reqs[m], **kwargs)
+            k = pooled if pooled is not None else layers[m].kernel(k, out_full=reqs[m])
     return k

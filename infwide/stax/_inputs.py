@@ -8,16 +8,30 @@ The NTK of the inputs is zero. (Neural Tangents, Novak et al. 2020, ``_inputs_to
 """
 import string
 
-import numpy as np
-
 from ..backend import as_array, check_finite, get_xp, result_dtype
 from ..kernel import Kernel
 
-__all__ = ["inputs_to_kernel", "canonical_inputs", "same_batch_as_none"]
+__all__ = ["check_inputs", "inputs_to_kernel", "canonical_inputs", "same_batch_as_none"]
 
 
-def canonical_inputs(x, name, batch_axis=0, channel_axis=-1):
-    """Validate an input array and move its batch axis first and channel axis last."""
+def check_inputs(x1, x2, batch_axis=0, channel_axis=-1):
+    """The one validation of the raw inputs of a ``kernel_fn`` call (its public boundary):
+    arrays with a batch and a channel axis, real and finite, ``x2`` shaped like ``x1`` apart
+    from the batch axis. Returns ``(x1, x2)`` as NumPy or CuPy arrays in their own layout,
+    ``x2`` None when it is ``x1`` or equal to it (see ``same_batch_as_none``). Everything
+    after this trusts its inputs."""
+    x1 = _checked(x1, "x1")
+    if x2 is None:
+        return x1, None
+    x2 = _checked(x2, "x2")
+    if _but_batch(x2.shape, batch_axis) != _but_batch(x1.shape, batch_axis):
+        c1, c2 = (canonical_inputs(x, batch_axis, channel_axis).shape for x in (x1, x2))
+        raise ValueError("kernel_fn: `x1` and `x2` must have the same shape apart from the "
+                         f"batch axis; got {tuple(c1)} and {tuple(c2)}.")
+    return x1, same_batch_as_none(x1, x2)
+
+
+def _checked(x, name):
     x = as_array(x, name)
     if x.ndim < 2:
         raise ValueError(f"kernel_fn: `{name}` must have a batch axis and a channel axis "
@@ -25,9 +39,16 @@ def canonical_inputs(x, name, batch_axis=0, channel_axis=-1):
     if x.dtype.kind not in "biuf":
         raise TypeError(f"kernel_fn: `{name}` must hold real numbers; got dtype {x.dtype}.")
     check_finite(x, name, "kernel_fn")
-    xp = get_xp(x)
-    x = xp.moveaxis(x, (batch_axis % x.ndim, channel_axis % x.ndim), (0, x.ndim - 1))
     return x
+
+
+def _but_batch(shape, batch_axis):
+    return tuple(s for i, s in enumerate(shape) if i != batch_axis % len(shape))
+
+
+def canonical_inputs(x, batch_axis=0, channel_axis=-1):
+    """An input array (already validated) with its batch axis first and channel axis last."""
+    return get_xp(x).moveaxis(x, (batch_axis % x.ndim, channel_axis % x.ndim), (0, x.ndim - 1))
 
 
 def _outer_einsum(n_spatial, diagonal_spatial):
@@ -54,26 +75,22 @@ def _self_cov(x, diagonal_spatial):
 
 
 def same_batch_as_none(x1, x2):
-    """``None`` when ``x2`` is ``x1`` or equal to it element for element (NT's ``x1_is_x2``:
-    the symmetric case, computed once), else ``x2``."""
+    """``None`` when array ``x2`` is ``x1`` or equal to it element for element (NT's
+    ``x1_is_x2``: the symmetric case, computed once), else ``x2``."""
     if x2 is None or x2 is x1:
         return None
-    if getattr(x1, "shape", None) == getattr(x2, "shape", None) and \
-            getattr(x1, "dtype", None) == getattr(x2, "dtype", None):
-        xp = get_xp(x1, x2)
-        if bool(xp.array_equal(as_array(x1, "x1"), as_array(x2, "x2"))):
-            return None
+    if x1.shape == x2.shape and x1.dtype == x2.dtype and \
+            bool(get_xp(x1, x2).array_equal(x1, x2)):
+        return None
     return x2
 
 
 def inputs_to_kernel(x1, x2, *, diagonal_spatial, compute_ntk, batch_axis=0, channel_axis=-1):
-    """Build the input ``Kernel`` of a network from raw inputs ``x1`` and ``x2``."""
-    x1 = canonical_inputs(x1, "x1", batch_axis, channel_axis)
+    """The input ``Kernel`` of a network from raw inputs ``x1`` and ``x2`` (arrays validated
+    by ``check_inputs``; ``x2`` None for ``x1``)."""
+    x1 = canonical_inputs(x1, batch_axis, channel_axis)
     if x2 is not None:
-        x2 = canonical_inputs(x2, "x2", batch_axis, channel_axis)
-        if x2.shape[1:] != x1.shape[1:]:
-            raise ValueError("kernel_fn: `x1` and `x2` must have the same shape apart from the "
-                             f"batch axis; got {tuple(x1.shape)} and {tuple(x2.shape)}.")
+        x2 = canonical_inputs(x2, batch_axis, channel_axis)
     x1_is_x2 = x2 is None
     xp = get_xp(x1, x2)
     dtype = result_dtype(x1, x2)

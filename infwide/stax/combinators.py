@@ -12,8 +12,7 @@ import numpy as np
 from ..kernels.forms import full_to_diagonal
 from ..backend import get_xp, result_dtype
 from ..guards import check_memory, fused_lower_bound_bytes
-from ._inputs import same_batch_as_none
-from .layer import Layer
+from .layer import Layer, as_generator
 
 __all__ = ["serial", "parallel", "FanOut", "FanInSum", "FanInProd", "FanInConcat",
            "Identity", "repeat", "Serial", "Parallel", "match_form"]
@@ -23,13 +22,12 @@ def _child_rngs(rng, n):
     return [np.random.default_rng(s) for s in rng.integers(0, 2**63 - 1, size=n)]
 
 
-def _split_rng_kwargs(kwargs, n):
-    """Per-layer keyword arguments: an ``rng`` (for Dropout) is split into ``n`` independent
+def _split_rng(rng, n):
+    """Per-layer random generators: an ``rng`` (for Dropout) is split into ``n`` independent
     generators, as NT splits its key, so two Dropout layers never share a mask."""
-    if kwargs.get("rng") is None:
-        return [kwargs] * n
-    from .layer import as_generator
-    return [dict(kwargs, rng=r) for r in _child_rngs(as_generator(kwargs["rng"]), n)]
+    if rng is None:
+        return [None] * n
+    return _child_rngs(as_generator(rng), n)
 
 
 def match_form(k, need_full, layer):
@@ -67,17 +65,17 @@ class Serial(Layer):
             params.append(p)
         return input_shape, tuple(params)
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         _check_params(self, params, len(self.layers))
-        for l, p, kw in zip(self.layers, params, _split_rng_kwargs(kwargs, len(self.layers))):
-            x = l.apply(p, x, **kw)
+        for l, p, r in zip(self.layers, params, _split_rng(rng, len(self.layers))):
+            x = l.apply(p, x, rng=r)
         return x
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         _check_params(self, params, len(self.layers))
         caches = []
-        for l, p, kw in zip(self.layers, params, _split_rng_kwargs(kwargs, len(self.layers))):
-            x, c = l.forward(p, x, **kw)
+        for l, p, r in zip(self.layers, params, _split_rng(rng, len(self.layers))):
+            x, c = l.forward(p, x, rng=r)
             caches.append(c)
         return x, caches
 
@@ -111,28 +109,25 @@ class Serial(Layer):
                 return axes
         return None
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         # The CPU fusion planner: fused runs where they apply, else each layer's own kernel
         # in turn (imported here: _fusion imports this module).
         from ._fusion import serial_kernel
-        return serial_kernel(self, k, out_full, **kwargs)
+        return serial_kernel(self, k, out_full)
 
-    def kernel_fn(self, x1, x2=None, get=None, **kwargs):
-        # A leading run of fusable spatial layers reads the raw images (the planner returns
-        # None when it does not apply: GPU arrays, a Kernel as x1, fusion off, ...).
+    def kernel_of_inputs(self, x1, x2, get):
+        # A leading run of fusable layers reads the raw inputs (the planner returns None when
+        # it does not apply: GPU arrays, fusion off, ...); else the layer-by-layer route.
         from ._fusion import kernel_from_inputs
-        if not (isinstance(x1, np.ndarray) and (x2 is None or isinstance(x2, np.ndarray))):
-            return Layer.kernel_fn(self, x1, x2, get, **kwargs)   # device arrays, Kernels, ...
-        x2 = same_batch_as_none(x1, x2)
-        self._check_memory(x1, x2, get)
-        out = kernel_from_inputs(self, x1, x2, get, **kwargs)
-        return Layer.kernel_fn(self, x1, x2, get, **kwargs) if out is None else out
+        out = None
+        if isinstance(x1, np.ndarray) and (x2 is None or isinstance(x2, np.ndarray)):
+            self._check_memory(x1, x2, get)
+            out = kernel_from_inputs(self, x1, x2, get)
+        return Layer.kernel_of_inputs(self, x1, x2, get) if out is None else out
 
     def _check_memory(self, x1, x2, get):
         """The memory guard with the fused route's lower bound (see ``infwide.guards``); the
         unfused route, if taken, checks its own larger bound again."""
-        if x1.ndim < 2:
-            return   # Layer.kernel_fn names the problem
         out_shape = self.output_shape(tuple(x1.shape))
         out_full = isinstance(out_shape, tuple) and len(out_shape) > 2
         compute_ntk = get is None or "ntk" in ((get,) if isinstance(get, str) else tuple(get))
@@ -166,15 +161,15 @@ class Parallel(Layer):
                zip(self.layers, _child_rngs(rng, len(self.layers)), input_shape)]
         return [o[0] for o in out], tuple(o[1] for o in out)
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         self._check_n(x, "inputs")
-        kws = _split_rng_kwargs(kwargs, len(self.layers))
-        return [l.apply(p, xi, **kw) for l, p, xi, kw in zip(self.layers, params, x, kws)]
+        rngs = _split_rng(rng, len(self.layers))
+        return [l.apply(p, xi, rng=r) for l, p, xi, r in zip(self.layers, params, x, rngs)]
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         self._check_n(x, "inputs")
-        kws = _split_rng_kwargs(kwargs, len(self.layers))
-        out = [l.forward(p, xi, **kw) for l, p, xi, kw in zip(self.layers, params, x, kws)]
+        rngs = _split_rng(rng, len(self.layers))
+        out = [l.forward(p, xi, rng=r) for l, p, xi, r in zip(self.layers, params, x, rngs)]
         return [o[0] for o in out], [o[1] for o in out]
 
     def backward(self, params, cache, ct):
@@ -184,12 +179,12 @@ class Parallel(Layer):
     def input_needs_full(self, out_full):
         return any(l.input_needs_full(out_full) for l in self.layers)
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         self._check_n(k, "kernels")
         out = []
         for l, ki in zip(self.layers, k):
             ki = match_form(ki, l.input_needs_full(out_full), l)
-            out.append(l.kernel(ki, out_full=out_full, **kwargs))
+            out.append(l.kernel(ki, out_full=out_full))
         return out
 
 
@@ -205,16 +200,16 @@ class FanOut(Layer):
     def output_shape(self, input_shape):
         return [input_shape] * self.num
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         return [x] * self.num
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         return [x] * self.num, None
 
     def backward(self, params, cache, ct):
         return (), sum(ct[1:], ct[0])
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         return [k] * self.num
 
 
@@ -251,18 +246,18 @@ class FanInSum(_FanIn):
                              f"batch axis); got {[tuple(s) for s in input_shape]}.")
         return input_shape[0]
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         self._check_list(x, "inputs")
         self.output_shape([tuple(xi.shape) for xi in x])   # no silent broadcasting
         return sum(x[1:], x[0])
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         return self.apply(params, x), len(x)
 
     def backward(self, params, cache, ct):
         return (), [ct] * cache
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         self._check_list(k, "kernels")
         self.output_shape([ki.shape1 for ki in k])
         _require_gaussian(self, k)
@@ -280,14 +275,14 @@ class FanInProd(_FanIn):
     def output_shape(self, input_shape):
         return FanInSum.output_shape(self, input_shape)
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         self._check_list(x, "inputs")
         out = x[0]
         for xi in x[1:]:
             out = out * xi
         return out
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         return self.apply(params, x), x
 
     def backward(self, params, cache, ct):
@@ -300,7 +295,7 @@ class FanInProd(_FanIn):
             grads.append(g)
         return (), grads
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         self._check_list(k, "kernels")
         self.output_shape([ki.shape1 for ki in k])
         nngp, ntk = _prod_with_ntk([ki.nngp for ki in k], [ki.ntk for ki in k])
@@ -343,18 +338,18 @@ class FanInConcat(_FanIn):
         out[ax] = sum(s[ax] for s in input_shape)
         return tuple(out)
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         self._check_list(x, "inputs")
         return get_xp(x[0]).concatenate(x, axis=self.axis)
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         return self.apply(params, x), [xi.shape[self.axis] for xi in x]
 
     def backward(self, params, cache, ct):
         xp = get_xp(ct)
         return (), xp.split(ct, np.cumsum(cache)[:-1].tolist(), axis=self.axis)
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         self._check_list(k, "kernels")
         nd = len(k[0].shape1)
         if self.axis % nd != nd - 1:
@@ -378,13 +373,13 @@ class Identity(Layer):
 
     name = "Identity"
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         return x
 
     def backward(self, params, cache, ct):
         return (), ct
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         return k
 
 
@@ -410,15 +405,15 @@ class Repeat(Layer):
         _, p = self.layer.init(rng, input_shape)
         return input_shape, p
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         for _ in range(self.n):
-            x = self.layer.apply(params, x, **kwargs)
+            x = self.layer.apply(params, x, rng=rng)
         return x
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         caches = []
         for _ in range(self.n):
-            x, c = self.layer.forward(params, x, **kwargs)
+            x, c = self.layer.forward(params, x, rng=rng)
             caches.append(c)
         return x, caches
 
@@ -439,13 +434,13 @@ class Repeat(Layer):
     def input_axes(self):
         return self.layer.input_axes()
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         reqs = [out_full] * self.n
         for i in range(self.n - 1, 0, -1):
             reqs[i - 1] = self.layer.input_needs_full(reqs[i])
         for req in reqs:
             k = match_form(k, self.layer.input_needs_full(req), self.layer)
-            k = self.layer.kernel(k, out_full=req, **kwargs)
+            k = self.layer.kernel(k, out_full=req)
         return k
 
 

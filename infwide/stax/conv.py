@@ -139,7 +139,7 @@ class _ConvBase(Layer):
     def _weight_in_channels(self, W):
         return W.shape[self.spec.rhs.index("I")]
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         self._check(params, x)
         W, b = params
         xp = get_xp(x, W)
@@ -152,7 +152,7 @@ class _ConvBase(Layer):
             y = y + (b * b_scale).astype(x.dtype, copy=False)
         return y, (inner, xc.shape, x.dtype)
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         return self.forward(params, x)[0]
 
     def backward(self, params, cache, ct):
@@ -202,7 +202,7 @@ class _ConvBase(Layer):
     def _kernel_op(self, full):
         return conv_full if full else conv_diag
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         shape1 = self._kernel_input_shape(k)
         xp = get_xp(k.nngp)
         full = not k.diagonal_spatial
@@ -351,7 +351,7 @@ class ConvLocal(_ConvBase):
     def input_needs_full(self, out_full):
         return False
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         if not k.diagonal_spatial:
             xp = get_xp(k.nngp)
             k = k.map_covariances(lambda m, nb: full_to_diagonal(xp, m, nb),

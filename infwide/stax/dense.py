@@ -87,7 +87,7 @@ class Dense(Layer):
             return self.W_std / n_in ** 0.5, (self.b_std or 0.0)
         return 1.0 / self.s[0] ** 0.5, 1.0
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         self._check(params, x)
         W, b = params
         xp = get_xp(x, W)
@@ -99,7 +99,7 @@ class Dense(Layer):
             out = out + (b * b_scale).astype(x.dtype, copy=False)
         return out
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         return self.apply(params, x), x
 
     def backward(self, params, cache, ct):
@@ -125,7 +125,7 @@ class Dense(Layer):
             return None
         return ("affine", self.W_std ** 2, 0.0 if self.b_std is None else self.b_std ** 2)
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         W2 = self.W_std ** 2
         b2 = 0.0 if self.b_std is None else self.b_std ** 2
         nngp = affine(k.nngp, W2, b2)

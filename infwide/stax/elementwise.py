@@ -41,16 +41,16 @@ class Elementwise(Layer):
         """The fused-engine descriptor of this nonlinearity, or None."""
         return self.fused
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         return self.fn(get_xp(x), x)
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         return self.fn(get_xp(x), x), x
 
     def backward(self, params, cache, ct):
         return (), ct * self.dfn(get_xp(cache), cache)
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         if not k.is_gaussian:
             raise ValueError(f"{self.name}: the closed-form kernel needs a Gaussian input, i.e. a "
                              "Dense or Conv layer (a random affine map) right before the "

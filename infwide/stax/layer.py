@@ -3,8 +3,10 @@
 A ``Layer`` unpacks into Neural Tangents' triple ``(init_fn, apply_fn, kernel_fn)``:
 
     init_fn(rng, input_shape) -> (output_shape, params)   rng: int seed or numpy Generator
-    apply_fn(params, x, **kwargs) -> y                    finite-width forward pass
-    kernel_fn(x1, x2=None, get=None, **kwargs)            infinite-width kernels
+    apply_fn(params, x, rng=None) -> y                    finite-width forward pass
+    kernel_fn(x1, x2=None, get=None)                      infinite-width kernels
+
+Any other keyword to ``apply_fn`` or ``kernel_fn`` is a ``TypeError`` naming it.
 
 Subclasses implement the small protocol below; the public triple, validation, ``get``
 handling and the choice of spatial form live here once.
@@ -14,8 +16,8 @@ documents its own layout for ``apply``):
 
 - ``output_shape(input_shape)``: validate and return the output shape (``-1`` = unknown batch).
 - ``init(rng, input_shape)``: ``(output_shape, params)`` with ``rng`` a ``numpy.random.Generator``.
-- ``apply(params, x, **kwargs)``: the forward pass.
-- ``forward(params, x, **kwargs)``: ``(y, cache)`` for the backward pass.
+- ``apply(params, x, rng=None)``: the forward pass (``rng``: Dropout's random generator).
+- ``forward(params, x, rng=None)``: ``(y, cache)`` for the backward pass.
 - ``backward(params, cache, ct)``: ``(d_params, d_x)``, the hand-derived VJP of ``ct``.
 - ``kernel(k, out_full)``: the ``Kernel`` after this layer; ``out_full`` says whether the
   layers after it need the full spatial covariance of its output.
@@ -31,7 +33,8 @@ from ..backend import as_array, result_dtype
 from ..device import on_gpu, params_to_device, restore, result_kind
 from ..guards import check_memory, check_result
 from ..kernel import VALID_GETS, Kernel, normalize_get
-from ._inputs import canonical_inputs, inputs_to_kernel, same_batch_as_none
+from ..keywords import APPLY_KEYWORDS, reject_unknown
+from ._inputs import check_inputs, inputs_to_kernel
 
 __all__ = ["Layer", "as_generator", "as_layer", "prepare_inputs", "input_shape", "VALID_GETS"]
 
@@ -103,6 +106,9 @@ class Layer:
 
     name = "Layer"
 
+    def __init__(self):
+        """A layer without hyper-parameters takes none (an unknown keyword is named)."""
+
     # -- the NT triple -------------------------------------------------------------------
     def __iter__(self):
         return iter((self.init_fn, self.apply_fn, self.kernel_fn))
@@ -119,7 +125,9 @@ class Layer:
     def init_fn(self, rng, input_shape):
         return self.init(as_generator(rng), _as_shape(input_shape))
 
-    def apply_fn(self, params, x, **kwargs):
+    def apply_fn(self, params, x, rng=None, **kwargs):
+        """The finite network's forward pass; ``rng`` feeds Dropout (NT's keyword)."""
+        reject_unknown("apply_fn", kwargs, APPLY_KEYWORDS)
         kind = result_kind(x)   # the device policy: results come back as the input's kind
         if isinstance(x, (list, tuple)):
             x = [as_array(xi, "x") for xi in x]
@@ -128,38 +136,51 @@ class Layer:
             if x.dtype.kind in "biu":
                 x = x.astype(np.float64)
         params = params_to_device(params, x)
-        return restore(self.apply(params, x, **kwargs), kind)
+        return restore(self.apply(params, x, rng=rng), kind)
 
     def kernel_fn(self, x1, x2=None, get=None, **kwargs):
-        """Infinite-width kernels between ``x1`` and ``x2`` (``x2=None`` means ``x1``)."""
+        """Infinite-width kernels between ``x1`` and ``x2`` (``x2=None`` means ``x1``).
+
+        ``x1`` may also be a ``Kernel`` (then ``x2`` must be None). Any other keyword is a
+        ``TypeError``: NT's ``kernel_fn`` passes ``**kwargs`` on to its layers, and none of
+        infwide's reads one."""
+        reject_unknown("kernel_fn", kwargs)
+        names, as_tuple = normalize_get(get)
+        if isinstance(x1, Kernel):
+            if x2 is not None:
+                raise ValueError("kernel_fn: `x2` must be None when `x1` is a Kernel (the "
+                                 f"Kernel already holds both inputs); got {type(x2).__name__}.")
+            return _output(self.kernel_of(x1, not x1.diagonal_spatial), names, as_tuple)
+        kind = result_kind(x1, x2)
+        x1, x2 = check_inputs(x1, x2, *(self.input_axes() or (0, -1)))   # the one validation
+        return restore(self.kernel_of_inputs(x1, x2, get), kind)
+
+    def kernel_of_inputs(self, x1, x2, get):
+        """``kernel_fn`` on inputs validated by ``check_inputs`` (``x2`` None for ``x1``):
+        the input kernel in the cheapest spatial form the network allows, then ``kernel_of``.
+        ``Serial`` first tries the fused engine on the raw inputs."""
         names, as_tuple = normalize_get(get)
         compute_ntk = names is None or "ntk" in names
-        if isinstance(x1, Kernel):
-            k = x1
-            out_full = not k.diagonal_spatial
-        else:
-            x2 = same_batch_as_none(x1, x2)
-            ba, ca = self.input_axes() or (0, -1)   # the raw inputs' layout (e.g. NCHW convs)
-            canonical_inputs(x1, "x1", ba, ca)
-            out_shape = self.output_shape(tuple(as_array(x1, "x1").shape))
-            out_full = _is_spatial(out_shape)
-            in_full = self.input_needs_full(out_full)
-            x1a = as_array(x1, "x1")
-            check_memory(self, x1a, None if x2 is None else as_array(x2, "x2"), in_full,
-                         result_dtype(x1a).itemsize, compute_ntk,
-                         _device_id(x1a) if on_gpu(x1a) else None)
-            k = inputs_to_kernel(x1, x2, diagonal_spatial=not in_full, compute_ntk=compute_ntk,
-                                 batch_axis=ba, channel_axis=ca)
-        k_in = k
-        if on_gpu(k.nngp):   # fused CUDA blocks where they apply; never Numba CPU routines
+        ba, ca = self.input_axes() or (0, -1)   # the raw inputs' layout (e.g. NCHW convs)
+        out_full = _is_spatial(self.output_shape(tuple(x1.shape)))
+        in_full = self.input_needs_full(out_full)
+        check_memory(self, x1, x2, in_full, result_dtype(x1, x2).itemsize, compute_ntk,
+                     _device_id(x1) if on_gpu(x1) else None)
+        k = inputs_to_kernel(x1, x2, diagonal_spatial=not in_full, compute_ntk=compute_ntk,
+                             batch_axis=ba, channel_axis=ca)
+        return _output(self.kernel_of(k, out_full), names, as_tuple)
+
+    def kernel_of(self, k, out_full):
+        """This layer's ``kernel`` on the device of ``k`` (fused CUDA blocks where they apply
+        on a GPU, never Numba CPU routines there), then the precision guard."""
+        if on_gpu(k.nngp):
             from ._gpu_plan import serial_kernel_gpu
-            k = serial_kernel_gpu(self, k, out_full, **kwargs)
+            out = serial_kernel_gpu(self, k, out_full)
         else:
-            k = self.kernel(k, out_full=out_full, **kwargs)
-        if not isinstance(k, list):
-            check_result(self, k_in, k, out_full)
-        kind = "numpy" if isinstance(x1, Kernel) else result_kind(x1, x2)
-        return restore(_output(k, names, as_tuple), kind)
+            out = self.kernel(k, out_full=out_full)
+        if not isinstance(out, list):
+            check_result(self, k, out, out_full)
+        return out
 
     # -- protocol defaults -----------------------------------------------------------------
     def output_shape(self, input_shape):
@@ -168,8 +189,8 @@ class Layer:
     def init(self, rng, input_shape):
         return self.output_shape(input_shape), ()
 
-    def forward(self, params, x, **kwargs):
-        return self.apply(params, x, **kwargs), x
+    def forward(self, params, x, rng=None):
+        return self.apply(params, x, rng=rng), x
 
     def input_needs_full(self, out_full):
         return out_full

@@ -38,7 +38,7 @@ class _LayerNorm(Layer):
                              f"{ndim} dimensions.")
         return tuple(axes)
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         axes = self._axes(x.ndim, f"inputs of shape {tuple(x.shape)}")
         xp = get_xp(x)
         mean = x.mean(axis=axes, keepdims=True)
@@ -47,7 +47,7 @@ class _LayerNorm(Layer):
         y = xc * r
         return y, (y, r, axes)
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         return self.forward(params, x)[0]
 
     def backward(self, params, cache, ct):
@@ -56,7 +56,7 @@ class _LayerNorm(Layer):
                   y * (ct * y).mean(axis=axes, keepdims=True))
         return (), dx
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         if not k.is_gaussian:
             raise ValueError(f"{self.name}: the infinite-width kernel needs a Gaussian input (a "
                              "Dense or Conv layer right before it), as in Neural Tangents.")
@@ -94,7 +94,7 @@ class _Dropout(Layer):
         self.rate, self.mode = float(rate), mode
         self.name = f"Dropout({self.rate}, mode={mode!r})"
 
-    def forward(self, params, x, rng=None, **kwargs):
+    def forward(self, params, x, rng=None):
         if self.mode == "test":
             return x, None
         if rng is None:
@@ -106,13 +106,13 @@ class _Dropout(Layer):
         scale = xp.asarray(keep, dtype=x.dtype) * x.dtype.type(1.0 / self.rate)
         return x * scale, scale
 
-    def apply(self, params, x, rng=None, **kwargs):
+    def apply(self, params, x, rng=None):
         return self.forward(params, x, rng=rng)[0]
 
     def backward(self, params, cache, ct):
         return (), (ct if cache is None else ct * cache)
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         if self.mode == "test":
             return k
         xp = get_xp(k.nngp)

@@ -94,7 +94,7 @@ class _Pool(Layer):
             div = np.multiply.outer(div, c)
         return xp.asarray(div.reshape((1,) + div.shape + (1,)), dtype=dtype)
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         xp = get_xp(x)
         self._out_sizes(self._canonical_sizes(x.shape), x.shape)
         xc = _to_canonical(xp, x, self.batch_axis, self.channel_axis)
@@ -109,7 +109,7 @@ class _Pool(Layer):
         y = y if div is None else y / div
         return _from_canonical(xp, y, self.batch_axis, self.channel_axis), (xpad.shape, sizes)
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         return self.forward(params, x)[0]
 
     def backward(self, params, cache, ct):
@@ -133,7 +133,7 @@ class _Pool(Layer):
             return None
         return ("avgpool", self.window, self.strides, self.padding, self.normalize_edges)
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         _needs_full(self, k)
         self._out_sizes(k.shape1[1:-1], k.shape1)
         xp = get_xp(k.nngp)
@@ -188,13 +188,13 @@ class _GlobalPool(Layer):
         sp = self._spatial(len(input_shape))
         return tuple(s for i, s in enumerate(input_shape) if i not in sp)
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         self.output_shape(x.shape)
         sp = self._spatial(x.ndim)
         y = x.mean(axis=sp) if self.kind == "GlobalAvgPool" else x.sum(axis=sp)
         return y, x.shape
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         return self.forward(params, x)[0]
 
     def backward(self, params, cache, ct):
@@ -211,7 +211,7 @@ class _GlobalPool(Layer):
     def fused_op(self):
         return ("gap",) if self.kind == "GlobalAvgPool" else None
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         self.output_shape(k.shape1)
         _needs_full(self, k)
         xp = get_xp(k.nngp)

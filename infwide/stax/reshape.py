@@ -36,7 +36,7 @@ class _Flatten(Layer):
         rest = int(np.prod([s for i, s in enumerate(input_shape) if i != ba]))
         return (n, rest) if self.batch_axis_out == 0 else (rest, n)
 
-    def forward(self, params, x, **kwargs):
+    def forward(self, params, x, rng=None):
         xp = get_xp(x)
         out_shape = self.output_shape(x.shape)
         y = xp.moveaxis(x, self.batch_axis % x.ndim, 0).reshape(out_shape[self.batch_axis_out], -1)
@@ -44,7 +44,7 @@ class _Flatten(Layer):
             y = y.T
         return y, x.shape
 
-    def apply(self, params, x, **kwargs):
+    def apply(self, params, x, rng=None):
         return self.forward(params, x)[0]
 
     def backward(self, params, cache, ct):
@@ -61,7 +61,7 @@ class _Flatten(Layer):
     def fused_op(self):
         return ("flatten",)
 
-    def kernel(self, k, out_full=False, **kwargs):
+    def kernel(self, k, out_full=False):
         if k.n_spatial == 0:
             return k.replace(is_gaussian=False)
         xp = get_xp(k.nngp)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..backend import get_xp
 from ..device import params_to_device
+from ..keywords import APPLY_KEYWORDS, reject_unknown
 from ..params import check_params
 from ..stax.layer import as_layer, input_shape, prepare_inputs
 
@@ -46,6 +47,7 @@ def vjp(f, params, x, check=True, **kwargs):
     >>> d_params[0][0].shape, d_x.shape
     ((2, 8), (3, 2))
     """
+    reject_unknown("vjp", kwargs, APPLY_KEYWORDS)
     layer = as_layer(f, "vjp")
     x = prepare_inputs(x)
     if check:
