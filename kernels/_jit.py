@@ -1,8 +1,9 @@
 """One project-wide JIT policy, for the CPU and for CUDA.
 
-CPU: ``cache=True`` (compiled once per machine), ``error_model='numpy'`` (division by zero
-gives inf/nan like NumPy instead of raising inside a prange loop), and never ``fastmath``:
-arc-cosines near +-1 and NaN handling break under it.
+CPU: ``cache=True`` (compiled once per machine, and cached outside the installed package:
+see ``_cache``), ``error_model='numpy'`` (division by zero gives inf/nan like NumPy instead of
+raising inside a prange loop), and never ``fastmath``: arc-cosines near +-1 and NaN handling
+break under it.
 
 Threads: the CPU routines release the GIL (``nogil``), so kernel functions may be called from
 several Python threads at once. Numba's 'tbb' and 'omp' threading layers are thread-safe; its
@@ -22,10 +23,20 @@ import threading
 
 import numba
 
+from ._cache import outside_the_package
+
 __all__ = ["cpu_jit", "cpu_pjit", "cuda_module", "cuda_simulated", "OneAtATime"]
 
-cpu_jit = functools.partial(numba.njit, cache=True, error_model="numpy", fastmath=False,
-                            nogil=True)
+
+def cpu_jit(fn=None, **options):
+    """``numba.njit`` with the project's policy, cached outside the package (``_cache``)."""
+    if fn is None:
+        return functools.partial(cpu_jit, **options)
+    with outside_the_package():
+        return numba.njit(fn, cache=True, error_model="numpy", fastmath=False, nogil=True,
+                          **options)
+
+
 _PARALLEL_LOCK = threading.Lock()
 _THREADSAFE_LAYERS = ("tbb", "omp")
 
@@ -57,8 +68,7 @@ def cpu_pjit(fn=None, **options):
     """``numba.njit(parallel=True)`` with the project's policy, called through ``OneAtATime``."""
     if fn is None:
         return functools.partial(cpu_pjit, **options)
-    return OneAtATime(numba.njit(fn, cache=True, error_model="numpy", fastmath=False,
-                                 nogil=True, parallel=True, **options))
+    return OneAtATime(cpu_jit(fn, parallel=True, **options))
 
 
 def cuda_simulated():
