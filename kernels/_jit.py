@@ -11,7 +11,7 @@ several Python threads at once. Numba's 'tbb' and 'omp' threading layers are thr
 NUMBA_THREADING_LAYER=workqueue) aborts the whole process when two threads enter parallel
 regions at once. So every ``cpu_pjit`` routine is called through ``OneAtATime``: under a
 process-wide lock while the layer is 'workqueue' (or not chosen yet, before the first parallel
-launch), with no lock at all once Numba reports 'tbb' or 'omp' (tests/test_concurrency.py).
+launch), with no lock at all once Numba reports 'tbb' or 'omp' (tests/kernels/test_concurrency.py).
 
 CUDA: ``numba.cuda`` is imported only when a CUDA kernel is first needed, so importing infwide
 never initialises CUDA. Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernels run in Numba's CUDA

@@ -1,6 +1,19 @@
-"""Shared fixtures and helpers: read-only inputs and Monte-Carlo estimators."""
+"""Shared fixtures and helpers: read-only inputs, Monte-Carlo estimators, the NT fixtures.
+
+Test modules import the helpers as ``from tests.conftest import mc_nngp`` (every test folder
+is a package, so same-named test files may live in different folders)."""
+import os
+
 import numpy as np
 import pytest
+
+NT_FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nt_fixtures")
+
+
+def nt_fixture(name):
+    """A stored Neural Tangents fixture (``tests/nt_fixtures/<name>``, made by its
+    ``make_*.py`` script with the NT oracle)."""
+    return np.load(os.path.join(NT_FIXTURES, name))
 
 
 def readonly(a):

@@ -1,6 +1,6 @@
 """Faults injected into stored computations (infwide.batch store=DIR), beyond
-tests/test_store.py (one SIGKILL after 4 tiles, one failing write at tile 3, one flipped and
-one truncated tile): SIGKILL at random points (seeded, including inside tile writes and the
+tests/batching/test_store.py (one SIGKILL after 4 tiles, one failing write at tile 3, one
+flipped and one truncated tile): SIGKILL at random points (seeded, including inside tile writes and the
 final assembly), a failing write at a random tile and in random ways, random corruption of
 random tiles, a torn journal, a truncated or missing manifest. Each time the store stays
 consistent (every tile it lists verifies), resumes, loses nothing it had finished, and the

@@ -2,7 +2,6 @@
 empirical kernels (committed fixtures), the per-layer Dense rule against Jacobian rows,
 convergence to the analytic NTK as width grows, Monte Carlo, and bad inputs."""
 import json
-import os
 
 import numpy as np
 import pytest
@@ -12,9 +11,9 @@ from infwide import stax
 from infwide.empirical import _ntk_rules
 from infwide.empirical._contract import OutputAxes
 from infwide.training._tree import tree_leaves, tree_unflatten_like
+from tests.conftest import nt_fixture
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-NT = np.load(os.path.join(HERE, "nt_fixtures", "empirical.npz"))
+NT = nt_fixture("empirical.npz")
 NT_TABLE = json.loads(str(NT["table"]))
 
 

@@ -1,13 +1,13 @@
 """Ready architectures: kernels against Neural Tangents' own definitions (fixtures from
 tests/nt_fixtures/make_models.py), finite use, and argument checks."""
-import os
 
 import numpy as np
 import pytest
 
 from infwide import models
+from tests.conftest import nt_fixture
 
-FIX = np.load(os.path.join(os.path.dirname(__file__), "nt_fixtures", "models.npz"))
+FIX = nt_fixture("models.npz")
 CASES = sorted({k.split("/")[0] for k in FIX.files})
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from infwide import predict
-from conftest import cupy_on_gpu
+from tests.conftest import cupy_on_gpu
 
 cp, pytestmark = cupy_on_gpu()
 

@@ -6,14 +6,14 @@ in its spec is replayed here: all five functions, t in {None, scalar, array, inf
 """
 import collections
 import json
-import os
 
 import numpy as np
 import pytest
 
 from infwide import predict
+from tests.conftest import nt_fixture
 
-FIX = np.load(os.path.join(os.path.dirname(__file__), "nt_fixtures", "predict.npz"))
+FIX = nt_fixture("predict.npz")
 SPEC = json.loads(str(FIX["spec"]))
 PROBLEMS = SPEC["problems"]
 T_VALUES = {"none": None, "scalar": 0.7, "array": np.array([[0.0, 0.5], [3.0, 40.0]]),

@@ -1,6 +1,5 @@
 """infwide.sklearn: the posterior against Neural Tangents, scikit-learn's estimator checks,
 Pipeline/GridSearchCV, and accuracy on digits."""
-import os
 import pickle
 import subprocess
 import sys
@@ -18,8 +17,9 @@ from infwide import data, stax  # noqa: E402
 from infwide.sklearn import (InfiniteWidthClassifier, InfiniteWidthRegressor,  # noqa: E402
                              build_network)
 from infwide.sklearn._posterior import Posterior  # noqa: E402
+from tests.conftest import nt_fixture  # noqa: E402
 
-FIX = np.load(os.path.join(os.path.dirname(__file__), "nt_fixtures", "sklearn_posterior.npz"))
+FIX = nt_fixture("sklearn_posterior.npz")
 
 
 @parametrize_with_checks([InfiniteWidthRegressor(), InfiniteWidthClassifier(),

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from infwide import stax
-from conftest import mc_nngp
-from test_activations import BY_ID, IDS
+from tests.conftest import mc_nngp
+from tests.stax.test_activations import BY_ID, IDS
 
 TRIPLES = [(1.3, 0.4, 0.7), (2.0, -1.1, 0.9), (0.8, 0.8, 0.8), (1.0, 0.0, 0.5)]
 N_SAMPLES = 2_000_000

@@ -18,17 +18,16 @@ ill-conditioned (and infwide is checked otherwise):
   quadrature matches the closed-form Erf to 1e-10 (checked here), so the NT comparison is 2e-6.
 """
 import json
-import os
 
 import numpy as np
 import pytest
 from scipy.special import erf
 
 from infwide import stax
-from test_activations import API_NONLINEARITIES
+from tests.conftest import nt_fixture
+from tests.stax.test_activations import API_NONLINEARITIES
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "nt_fixtures", "activations.npz")
-DATA = np.load(FIXTURE)
+DATA = nt_fixture("activations.npz")
 SPEC = json.loads(str(DATA["cases"]))
 CASES = [(key, arch) for key, (_, archs) in SPEC["acts"].items() for arch in archs]
 ENV = {"stax": stax, "xp": np, "jax_erf": erf}

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from infwide import stax, Kernel
-from conftest import mc_nngp
+from tests.conftest import mc_nngp
 
 
 def fc_net(param="ntk"):

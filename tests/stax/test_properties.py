@@ -24,7 +24,7 @@ from infwide.batching import describe
 
 # More and random examples for a longer search (the committed run is derandomized):
 #   INFWIDE_PROPERTY_SCALE=20 INFWIDE_PROPERTY_RANDOM=1 \
-#       python -m pytest -q tests/test_properties.py --hypothesis-seed=1
+#       python -m pytest -q tests/stax/test_properties.py --hypothesis-seed=1
 _SCALE = float(os.environ.get("INFWIDE_PROPERTY_SCALE", "1"))
 _DERANDOMIZE = os.environ.get("INFWIDE_PROPERTY_RANDOM", "0") != "1"
 
@@ -283,7 +283,7 @@ def _check_block(net, x1, x2, k, dtype):
 
 
 def _check_any(net, x1, x2, get):
-    # Known limitation (xfail in tests/test_reliability_inputs.py): Gauss-Hermite quadrature
+    # Known limitation (xfail in tests/stax/test_reliability_inputs.py): Gauss-Hermite quadrature
     # with a few dozen nodes misses tanh' when the pre-activation std is ~1e3.
     assume(not ("ElementwiseNumerical" in repr(net) and np.abs(x1).max() > 100))
     try:

@@ -1,4 +1,4 @@
-"""Regressions for inputs that the property tests (tests/test_properties.py) found to break
+"""Regressions for inputs that the property tests (tests/stax/test_properties.py) found to break
 something, and known limitations kept visible as strict xfails."""
 import numpy as np
 import pytest
@@ -41,7 +41,7 @@ def test_elementwise_numerical_huge_variance_psd_or_refused():
 
 
 def test_faninsum_of_non_gaussian_branches_refused():
-    from conftest import mc_nngp
+    from tests.conftest import mc_nngp
     x = np.random.default_rng(0).standard_normal((3, 4))
     branch = lambda: stax.serial(stax.Dense(256), stax.Relu())
     net = stax.serial(stax.Dense(256), stax.FanOut(2), stax.parallel(branch(), branch()),

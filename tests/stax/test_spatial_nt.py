@@ -3,14 +3,14 @@
 Fixtures: tests/nt_fixtures/make_spatial.py (run with the NT oracle's python) writes each
 case's expression, inputs and NT's float64 nngp/ntk for (x1, x2) and (x1, None).
 """
-import os
 
 import numpy as np
 import pytest
 
 from infwide import stax  # noqa: F401  (the expressions name it)
+from tests.conftest import nt_fixture
 
-FIX = np.load(os.path.join(os.path.dirname(__file__), "nt_fixtures", "spatial.npz"))
+FIX = nt_fixture("spatial.npz")
 CASES = sorted({k.split("/")[0] for k in FIX.files})
 
 
