@@ -3,9 +3,7 @@ gradient_descent_mse; a batched kernel_fn drives gradient_descent_mse_ensemble."
 import numpy as np
 import pytest
 
-from infwide import stax, batch
-
-predict = pytest.importorskip("infwide.predict")
+from infwide import batch, predict, stax
 
 
 def net():

@@ -4,8 +4,6 @@ Needs a real NVIDIA GPU with CuPy (and numba-cuda for the fused kernels); every 
 cleanly without one. float64 agrees to 1e-10 relative (max-norm), float32 to 1e-4.
 Run with ``python -m pytest -q -m gpu`` (``bench/gpu_check`` does).
 """
-import contextlib
-
 import numpy as np
 import pytest
 
@@ -42,10 +40,7 @@ def close(got, want, rtol, cp):
 def numpy_reference():
     """The layers' NumPy reference recursions (the CPU fusion engine off): "compare with NumPy"
     means with the same formulas, not with the CPU engine's own polynomial arc-tangent."""
-    try:
-        from infwide.stax._fusion import fusion_disabled
-    except ImportError:
-        return contextlib.nullcontext()
+    from infwide.stax._fusion import fusion_disabled
     return fusion_disabled()
 
 
@@ -135,7 +130,7 @@ def test_apply_forward_backward_on_gpu(cp):
 
 
 def test_training_gradients_on_gpu(cp):
-    training = pytest.importorskip("infwide.training")
+    from infwide import training
     net = fc()
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((5, 10)), rng.standard_normal((5, 2))
@@ -149,7 +144,7 @@ def test_training_gradients_on_gpu(cp):
 
 
 def test_empirical_ntk_on_gpu(cp):
-    empirical = pytest.importorskip("infwide.empirical")
+    from infwide import empirical
     net = fc()
     x1, x2 = _data((4, 10))
     _, params = net.init_fn(0, x1.shape)
@@ -169,7 +164,7 @@ def _predict_inputs(seed=4):
 
 @pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-10), (np.float32, 1e-4)])
 def test_predict_on_gpu(cp, dtype, rtol):
-    predict = pytest.importorskip("infwide.predict")
+    from infwide import predict
     x_tr, x_te, y_tr = _predict_inputs()
     kfn = fc().kernel_fn
     k_tt, k_st = kfn(x_tr, None, "ntk"), kfn(x_te, x_tr, "ntk")
@@ -187,7 +182,7 @@ def test_predict_on_gpu(cp, dtype, rtol):
 
 
 def test_predict_ensemble_and_ode_on_gpu(cp):
-    predict = pytest.importorskip("infwide.predict")
+    from infwide import predict
     x_tr, x_te, y_tr = _predict_inputs(5)
     kfn = fc().kernel_fn
     with numpy_reference():

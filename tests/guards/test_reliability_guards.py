@@ -8,6 +8,7 @@ almost nothing; the fused-path tests shrink the "free memory" instead.
 Precision: float32 overflow (large W_std, deep) and underflow (tiny W_std, deep) raise a
 PrecisionError (a ValueError) naming the layer and suggesting float64; float64 works.
 """
+import re
 import time
 
 import numpy as np
@@ -151,7 +152,7 @@ def test_float32_out_of_range_named_float64_works(case, fused):
                     net.kernel_fn(x.astype(np.float32), None, get)
         assert isinstance(info.value, ValueError)
         msg = str(info.value)
-        assert "float64" in msg and pytest.importorskip("re").search(where, msg), msg
+        assert "float64" in msg and re.search(where, msg), msg
     k = net.kernel_fn(x, x[:2], ("nngp", "ntk"))
     for m in k:
         assert m.dtype == np.float64 and np.isfinite(m).all() and np.abs(m).max() > 0

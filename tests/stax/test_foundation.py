@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from infwide import stax, Kernel
-from tests.conftest import mc_nngp
+from tests.conftest import assert_equals_general_path, mc_nngp
 
 
 def fc_net(param="ntk"):
@@ -33,13 +33,16 @@ def test_get_semantics(x_fc):
         kernel_fn(x_fc[0], None, "nngpp")
 
 
-def test_x2_none_equals_x1_twice(x_fc):
+def test_x2_none_equals_the_general_two_input_path(x_fc):
+    """kernel_fn(x, None) against kernel_fn(x, x2) with x2 the rows of x in another order (the
+    general path: kernel_fn(x, x) would be rewritten into kernel_fn(x, None)), rolled back."""
     kernel_fn = fc_net().kernel_fn
     a = kernel_fn(x_fc[0], None)
-    b = kernel_fn(x_fc[0], x_fc[0])
-    np.testing.assert_allclose(a.nngp, b.nngp, rtol=1e-13)
-    np.testing.assert_allclose(a.ntk, b.ntk, rtol=1e-13)
-    assert a.x1_is_x2 and a.cov2 is None
+    b = kernel_fn(x_fc[0], np.roll(x_fc[0], 1, axis=0))
+    assert a.x1_is_x2 and a.cov2 is None and not b.x1_is_x2
+    assert_equals_general_path(a.nngp, b.nngp, rtol=1e-13)
+    assert_equals_general_path(a.ntk, b.ntk, rtol=1e-13)
+    np.testing.assert_allclose(a.cov1, np.roll(b.cov2, -1), rtol=1e-13)
 
 
 def test_dtype_follows_input(x_fc):
