@@ -11,6 +11,7 @@ from infwide import stax
 from infwide.empirical import _ntk_rules
 from infwide.empirical._contract import OutputAxes
 from infwide.training._tree import tree_leaves, tree_unflatten_like
+
 from tests.conftest import nt_fixture
 
 NT = nt_fixture("empirical.npz")

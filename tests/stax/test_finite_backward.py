@@ -6,6 +6,7 @@ import pytest
 from infwide import stax
 from infwide.stax.elementwise import Elementwise
 from infwide.training._tree import tree_leaves, tree_map
+
 from tests.stax.test_activations import API_NONLINEARITIES
 
 
