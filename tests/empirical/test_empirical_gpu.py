@@ -4,6 +4,7 @@ import numpy as np
 
 import infwide
 from infwide import stax
+
 from tests.conftest import cupy_on_gpu
 
 cp, pytestmark = cupy_on_gpu()

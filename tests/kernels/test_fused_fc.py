@@ -7,6 +7,7 @@ from infwide import stax
 from infwide.kernels.fc import fc_chain, fc_chain_reference
 from infwide.kernels.fused.trig import COEF32, COEF64, atan2_poly, fit_coefficients
 from infwide.stax._fusion import fusion_disabled
+
 from tests.conftest import assert_equals_general_path
 
 TOL = {np.float32: 2e-6, np.float64: 1e-13}

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from infwide import models
+
 from tests.conftest import nt_fixture
 
 FIX = nt_fixture("models.npz")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from infwide import predict
+
 from tests.conftest import cupy_on_gpu
 
 cp, pytestmark = cupy_on_gpu()

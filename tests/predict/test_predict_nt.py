@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from infwide import predict
+
 from tests.conftest import nt_fixture
 
 FIX = nt_fixture("predict.npz")

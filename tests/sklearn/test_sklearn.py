@@ -17,6 +17,7 @@ from infwide import data, stax  # noqa: E402
 from infwide.sklearn import (InfiniteWidthClassifier, InfiniteWidthRegressor,  # noqa: E402
                              build_network)
 from infwide.sklearn._posterior import Posterior  # noqa: E402
+
 from tests.conftest import nt_fixture  # noqa: E402
 
 FIX = nt_fixture("sklearn_posterior.npz")

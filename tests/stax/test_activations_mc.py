@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from infwide import stax
+
 from tests.conftest import mc_nngp
 from tests.stax.test_activations import BY_ID, IDS
 

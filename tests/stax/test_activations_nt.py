@@ -24,6 +24,7 @@ import pytest
 from scipy.special import erf
 
 from infwide import stax
+
 from tests.conftest import nt_fixture
 from tests.stax.test_activations import API_NONLINEARITIES
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from infwide import stax, Kernel
+
 from tests.conftest import assert_equals_general_path, mc_nngp
 
 

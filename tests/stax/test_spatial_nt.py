@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from infwide import stax  # noqa: F401  (the expressions name it)
+
 from tests.conftest import nt_fixture
 
 FIX = nt_fixture("spatial.npz")
