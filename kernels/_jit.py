@@ -1,8 +1,9 @@
 """One project-wide JIT policy, for the CPU and for CUDA.
 
-CPU: ``cache=True`` (compiled once per machine), ``error_model='numpy'`` (division by zero
-gives inf/nan like NumPy instead of raising inside a prange loop), and never ``fastmath``:
-arc-cosines near +-1 and NaN handling break under it.
+CPU: ``cache=True`` (compiled once per machine, and cached outside the installed package:
+see ``_cache``), ``error_model='numpy'`` (division by zero gives inf/nan like NumPy instead of
+raising inside a prange loop), and never ``fastmath``: arc-cosines near +-1 and NaN handling
+break under it.
 
 Threads: the CPU routines release the GIL (``nogil``), so kernel functions may be called from
 several Python threads at once. Numba's 'tbb' and 'omp' threading layers are thread-safe; its
@@ -10,7 +11,7 @@ several Python threads at once. Numba's 'tbb' and 'omp' threading layers are thr
 NUMBA_THREADING_LAYER=workqueue) aborts the whole process when two threads enter parallel
 regions at once. So every ``cpu_pjit`` routine is called through ``OneAtATime``: under a
 process-wide lock while the layer is 'workqueue' (or not chosen yet, before the first parallel
-launch), with no lock at all once Numba reports 'tbb' or 'omp' (tests/test_concurrency.py).
+launch), with no lock at all once Numba reports 'tbb' or 'omp' (tests/kernels/test_concurrency.py).
 
 CUDA: ``numba.cuda`` is imported only when a CUDA kernel is first needed, so importing infwide
 never initialises CUDA. Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernels run in Numba's CUDA
@@ -22,10 +23,20 @@ import threading
 
 import numba
 
+from ._cache import outside_the_package
+
 __all__ = ["cpu_jit", "cpu_pjit", "cuda_module", "cuda_simulated", "OneAtATime"]
 
-cpu_jit = functools.partial(numba.njit, cache=True, error_model="numpy", fastmath=False,
-                            nogil=True)
+
+def cpu_jit(fn=None, **options):
+    """``numba.njit`` with the project's policy, cached outside the package (``_cache``)."""
+    if fn is None:
+        return functools.partial(cpu_jit, **options)
+    with outside_the_package():
+        return numba.njit(fn, cache=True, error_model="numpy", fastmath=False, nogil=True,
+                          **options)
+
+
 _PARALLEL_LOCK = threading.Lock()
 _THREADSAFE_LAYERS = ("tbb", "omp")
 
@@ -57,8 +68,7 @@ def cpu_pjit(fn=None, **options):
     """``numba.njit(parallel=True)`` with the project's policy, called through ``OneAtATime``."""
     if fn is None:
         return functools.partial(cpu_pjit, **options)
-    return OneAtATime(numba.njit(fn, cache=True, error_model="numpy", fastmath=False,
-                                 nogil=True, parallel=True, **options))
+    return OneAtATime(cpu_jit(fn, parallel=True, **options))
 
 
 def cuda_simulated():

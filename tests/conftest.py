@@ -1,6 +1,19 @@
-"""Shared fixtures and helpers: read-only inputs and Monte-Carlo estimators."""
+"""Shared fixtures and helpers: read-only inputs, Monte-Carlo estimators, the NT fixtures.
+
+Test modules import the helpers as ``from tests.conftest import mc_nngp`` (every test folder
+is a package, so same-named test files may live in different folders)."""
+import os
+
 import numpy as np
 import pytest
+
+NT_FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nt_fixtures")
+
+
+def nt_fixture(name):
+    """A stored Neural Tangents fixture (``tests/nt_fixtures/<name>``, made by its
+    ``make_*.py`` script with the NT oracle)."""
+    return np.load(os.path.join(NT_FIXTURES, name))
 
 
 def readonly(a):
@@ -30,6 +43,18 @@ def mc_nngp(layer, x1, x2, n_samples, seed=0, batch=1):
         acc = acc + np.einsum("isc,jtc->ijst", f1, f2) / f1.shape[-1]
     out = acc / n_samples
     return out
+
+
+def assert_equals_general_path(sym, general, rtol):
+    """``sym`` = ``kernel_fn(x, None)`` against ``general`` = ``kernel_fn(x, np.roll(x, 1, 0))``
+    with its columns rolled back (the general two-input path: ``kernel_fn(x, x)`` would be
+    rewritten into ``kernel_fn(x, None)``): to ``rtol`` off the diagonal, and to 1e-7 on it,
+    where the general path meets coincident points and its angle comes from
+    ``sqrt(k11 k22 - k12^2)`` of nearly equal numbers, which keeps about half the digits."""
+    general = np.roll(general, -1, axis=1)
+    off = ~np.eye(len(sym), dtype=bool)
+    np.testing.assert_allclose(sym[off], general[off], rtol=rtol)
+    np.testing.assert_allclose(np.diagonal(sym), np.diagonal(general), rtol=max(rtol, 1e-7))
 
 
 def cupy_on_gpu():

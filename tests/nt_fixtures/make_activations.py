@@ -4,8 +4,8 @@
 
 Each case puts one activation expression (``ACTS``) into the architectures of ``ARCHS`` (the
 text ``ACT`` is replaced by it) and evaluates it with Neural Tangents' stax here and with
-infwide's stax in tests/test_activations_nt.py: the same text, the API being the same (``xp`` is
-``jax.numpy`` here and ``numpy`` there). Writes tests/nt_fixtures/activations.npz with the
+infwide's stax in tests/stax/test_activations_nt.py: the same text, the API being the same
+(``xp`` is ``jax.numpy`` here and ``numpy`` there). Writes tests/nt_fixtures/activations.npz with the
 inputs, the case table (JSON) and, per case and architecture, NT's nngp/ntk for (x1, x2) and
 (x1, None) and the cov1 of (x1, x2), all float64.
 

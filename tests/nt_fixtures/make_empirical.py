@@ -3,8 +3,8 @@
     PY=$(../shared/tools/nt-oracle.sh) && $PY tests/nt_fixtures/make_empirical.py
 
 Each architecture in ``ARCHS`` is one text evaluated with Neural Tangents' stax here and with
-infwide's stax in tests/test_empirical.py (the API is the same). Parameters are drawn by NT's
-init_fn and stored as the flat list of their leaves (depth first, absent biases skipped), so
+infwide's stax in tests/empirical/test_empirical.py (the API is the same). Parameters are
+drawn by NT's init_fn and stored as the flat list of their leaves (depth first, absent biases skipped), so
 the test can load them into infwide's parameter tree of the same network. For each
 (trace_axes, diagonal_axes) in ``AXES`` the file holds NT's empirical NNGP and NTK for (x1, x2)
 and (x1, None). Writes tests/nt_fixtures/empirical.npz (float64).

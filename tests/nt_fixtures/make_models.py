@@ -3,7 +3,7 @@
     PY=$(../shared/tools/nt-oracle.sh) && $PY tests/nt_fixtures/make_models.py
 
 The architectures are written here with NT's own stax, following NT's README (WideResnet)
-and its Myrtle notebook; tests/test_models.py builds the same ones with ``infwide.models``
+and its Myrtle notebook; tests/models/test_models.py builds the same ones with ``infwide.models``
 (the stored ``expr``) and compares. Writes tests/nt_fixtures/models.npz.
 """
 import functools

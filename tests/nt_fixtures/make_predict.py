@@ -5,7 +5,7 @@ Run with the NT oracle (never a dependency of infwide):
     /tmp/nt-oracle/bin/python tests/nt_fixtures/make_predict.py
 
 Every case is described in the ``spec`` entry (JSON): the function, its arguments, and the
-keys of the stored inputs and outputs; tests/test_predict_nt.py replays each case with
+keys of the stored inputs and outputs; tests/predict/test_predict_nt.py replays each case with
 infwide.predict. Kernels come from NT's own Dense-ReLU-Dense ``kernel_fn`` (trace_axes=(-1,))
 and from random feature maps for layouts with more axes (trace_axes=() and (1,)).
 """

@@ -1,4 +1,4 @@
-"""Neural Tangents' ensemble predictions for tests/test_sklearn.py (run with the NT oracle
+"""Neural Tangents' ensemble predictions for tests/sklearn/test_sklearn.py (run with the NT oracle
 python: /tmp/nt-oracle/bin/python tests/nt_fixtures/make_sklearn_posterior.py).
 
 A 2-hidden-layer ReLU network (infwide.sklearn.networks.fc's defaults), 9 training and 4 test

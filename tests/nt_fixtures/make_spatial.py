@@ -3,7 +3,7 @@
     PY=$(../shared/tools/nt-oracle.sh) && $PY tests/nt_fixtures/make_spatial.py
 
 Each case is one expression over ``stax``, evaluated with Neural Tangents' stax here and with
-infwide's stax in tests/test_spatial_nt.py (the same text: the API is the same). Writes
+infwide's stax in tests/stax/test_spatial_nt.py (the same text: the API is the same). Writes
 tests/nt_fixtures/spatial.npz with, per case, the inputs and NT's nngp/ntk for (x1, x2) and
 (x1, None), un-reversed to the natural spatial order.
 """
