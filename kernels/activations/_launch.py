@@ -98,7 +98,7 @@ class FastDual:
         a, k, b = ops
         xp = get_xp(k12)
         nngp, dot = xp.empty_like(k), xp.empty_like(k)
-        prm = tuple(float(p) for p in prm)
+        prm = tuple(k.dtype.type(p) for p in prm)   # the kernel's precision: no float64 in float32
         if backend == "cpu":
             self.cpu(a, k, b, nngp, dot, prm)
         elif backend == "cuda":

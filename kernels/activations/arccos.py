@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from .._xp import get_xp
-from .relu import angle_reference
+from .angle import angle_reference
 
 __all__ = ["sign_dual", "rectified_monomial_dual", "arccos_series"]
 
