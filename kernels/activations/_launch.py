@@ -92,6 +92,9 @@ class FastDual:
             backend = self._choose(k12)
         if backend == "reference":
             return self.reference(k11, k12, k22, want_dot, prm)
+        if {"cpu": self.cpu, "cuda": self.scalar}.get(backend, True) is None:
+            raise ValueError(f"FastDual: this dual has no {backend!r} implementation; "
+                             "use backend=None or 'reference'.")
         ops = canonical3(k11, k12, k22)
         if ops is None:
             return self.reference(k11, k12, k22, want_dot, prm)

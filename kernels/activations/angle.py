@@ -124,3 +124,35 @@ def angle_reference(xp, r, k12):
     atan2(0, 0) = pi/2: the statement ``atan2_nonneg`` is tested against."""
     theta = xp.arctan2(r, k12)
     return xp.where((r == 0) & (k12 == 0), k12.dtype.type(np.pi / 2), theta)
+
+
+def machine_eps(x):
+    """The machine epsilon of ``x``'s float type (Numba: a compile-time constant)."""
+    return np.finfo(type(x)).eps
+
+
+@overload(machine_eps)
+def _machine_eps_numba(x):
+    if isinstance(x, types.Float):
+        eps = np.finfo(np.float32 if x.bitwidth == 32 else np.float64).eps
+        return lambda x: eps
+    return None
+
+
+@cpu_jit
+def sine2(k11, k12, k22, T):
+    """r^2 = k11 k22 - k12^2 >= 0, set to 0 within rounding of collinear inputs
+    (r^2 <= 4 eps k11 k22): there the expanded product cancels to ~eps k11 k22, and its square
+    root ~sqrt(eps) would be amplified by the duals that need r exactly 0 on the diagonal
+    (Sign, the rectified monomials, Gaussian)."""
+    prod = k11 * k22
+    r2 = prod - k12 * k12
+    return T(0.0) if r2 <= T(4.0) * machine_eps(k12) * prod else r2
+
+
+def sine2_reference(xp, k11, k12, k22):
+    """Array form (NumPy/CuPy) of ``sine2``."""
+    dt = k12.dtype.type
+    prod = k11 * k22
+    r2 = prod - k12 * k12
+    return xp.where(r2 <= dt(4 * np.finfo(k12.dtype).eps) * prod, dt(0), r2)
