@@ -4,9 +4,10 @@ calls the one scalar definition of each dual (``kernels.activations``).
 Each activation of a block is a row ``(kind, p0, p1, p2, p3)`` of a table of the kernel's
 dtype, with the constants folded once on the host by the activation's own ``*_constants``
 function (``act_table``), so that float32 kernels never promote to float64. ``dual_dev``
-takes a row's kind and constants and calls ``relu.abrelu_scalar`` or ``erf.erf_scalar``: ``cpu_jit`` functions
-that Numba-CUDA compiles as device functions when the block kernel calls them (in Numba's
-CUDA simulator they run as compiled CPU code).
+takes a row's kind and constants and calls ``relu.abrelu_scalar`` or ``erf.erf_scalar``:
+``cpu_jit`` functions (``dual_dev`` is one too) that Numba-CUDA compiles as device functions
+when the block kernel calls them; in Numba's CUDA simulator they run as compiled CPU code.
+A new kind needs an entry in ``_CONSTANTS``, a branch here and one in ``reference.dual``.
 """
 import numpy as np
 

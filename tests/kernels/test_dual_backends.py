@@ -319,11 +319,11 @@ def _atan2_loop(y, x):
     return out
 
 
-@pytest.mark.parametrize("dtype, max_ulp", [(np.float32, 3.0), (np.float64, 2.5)])
+@pytest.mark.parametrize("dtype, max_ulp", [(np.float32, 3.0), (np.float64, 3.5)])
 def test_atan2_against_libm_on_a_dense_grid(dtype, max_ulp):
     """2 10^5 angles over [0, pi] (uniform, and crowded at 0 and pi) with magnitudes
     1e-6..1e6; the error in units of the result's last place, against libm on the same
-    (rounded) inputs. Measured: 2.5 (float32) and 2.0 (float64)."""
+    (rounded) inputs. Measured: 2.5 (float32) and 3.0 (float64)."""
     rng = np.random.default_rng(5)
     ang = np.concatenate([np.linspace(0, np.pi, 100001), rng.uniform(0, np.pi, 90000),
                           np.logspace(-12, 0, 5000), np.pi - np.logspace(-7, 0, 5000)])
@@ -362,7 +362,7 @@ def test_atan2_python_body_is_the_compiled_one():
 def test_atan2_coefficients_reproducible():
     pytest.importorskip("mpmath")
     assert angle.fit_coefficients(4) == angle.COEF32
-    assert angle.fit_coefficients(10) == angle.COEF64
+    assert angle.fit_coefficients(9) == angle.COEF64
 
 
 # -- 4. the scalars compile for CUDA -----------------------------------------------------------
