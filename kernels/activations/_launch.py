@@ -92,13 +92,16 @@ class FastDual:
             backend = self._choose(k12)
         if backend == "reference":
             return self.reference(k11, k12, k22, want_dot, prm)
+        if {"cpu": self.cpu, "cuda": self.scalar}.get(backend, True) is None:
+            raise ValueError(f"FastDual: this dual has no {backend!r} implementation; "
+                             "use backend=None or 'reference'.")
         ops = canonical3(k11, k12, k22)
         if ops is None:
             return self.reference(k11, k12, k22, want_dot, prm)
         a, k, b = ops
         xp = get_xp(k12)
         nngp, dot = xp.empty_like(k), xp.empty_like(k)
-        prm = tuple(float(p) for p in prm)
+        prm = tuple(k.dtype.type(p) for p in prm)   # the kernel's precision: no float64 in float32
         if backend == "cpu":
             self.cpu(a, k, b, nngp, dot, prm)
         elif backend == "cuda":

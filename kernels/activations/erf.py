@@ -11,6 +11,11 @@ D >= 1 + 2 b^2 (sqrt(k11) - sqrt(k22))^2 >= 1 for any covariance, so nothing her
 by zero (E[erf(b u)] = 0 makes c enter only as c^2). D is evaluated as
 1 + 2 b^2 (k11 + k22) + 4 b^4 max(k11 k22 - k12^2, 0): expanding the product first would
 cancel catastrophically for large variances in float32 and could make D <= 0.
+
+One definition, ``erf_scalar`` (plain Python, compiled by ``cpu_jit``), with the constants
+folded once on the host (``erf_constants``): the Numba CPU loop, the Numba-CUDA kernel and the
+fused CUDA block (``cuda.duals.dual_dev``) call it. ``erf_reference`` states the same formula
+in array form (libm's arctan2), for the tests.
 """
 import math
 
@@ -20,30 +25,36 @@ from numba import prange
 from .._jit import cpu_jit, cpu_pjit
 from .._xp import get_xp
 from ._launch import FastDual
-from ._scalar import atan2_signed
+from .angle import atan2_signed
 
-__all__ = ["erf_dual", "erf_reference", "erf_scalar"]
+__all__ = ["erf_dual", "erf_constants", "erf_reference", "erf_scalar"]
 
 
-def erf_reference(k11, k12, k22, want_dot, prm):
-    """Reference (NumPy/CuPy) Erf dual, ``prm = (a, b, c)``; see the module docstring."""
-    a, b, c = prm
-    xp = get_xp(k12)
-    dt = k12.dtype.type
-    q = dt(2 * b * b)
-    root = xp.sqrt(1 + q * (k11 + k22) + q * q * xp.maximum(k11 * k22 - k12 * k12, dt(0)))
-    nngp = dt(2 * a * a / math.pi) * xp.arctan2(q * k12, root) + dt(c * c)
-    return nngp, (dt(4 * a * a * b * b / math.pi) / root if want_dot else None)
+def erf_constants(a, b, c):
+    """``(2 a^2 / pi, q = 2 b^2, c^2, 4 a^2 b^2 / pi)``: E[phi phi] = p0 atan2(q k12, sqrt D)
+    + p2, E[phi' phi'] = p3 / sqrt D, sqrt D = sqrt(1 + q (k11 + k22) + q^2 max(k11 k22 -
+    k12^2, 0))."""
+    a, b, c = float(a), float(b), float(c)
+    return 2 * a * a / math.pi, 2 * b * b, c * c, 4 * a * a * b * b / math.pi
 
 
 @cpu_jit
 def erf_scalar(k11, k12, k22, prm, T):
-    """One entry ``(E[phi phi], E[phi' phi'])`` of the Erf dual, ``prm = (a, b, c)``."""
-    a, b, c = T(prm[0]), T(prm[1]), T(prm[2])
-    q = T(2.0) * b * b
+    """One entry ``(E[phi phi], E[phi' phi'])`` of the Erf dual, ``prm = erf_constants(a, b,
+    c)``; see the module docstring."""
+    q = T(prm[1])
     root = math.sqrt(T(1.0) + q * (k11 + k22) + q * q * max(k11 * k22 - k12 * k12, T(0.0)))
-    nngp = a * a * T(2.0 / math.pi) * atan2_signed(q * k12, root, T) + c * c
-    return nngp, a * a * b * b * T(4.0 / math.pi) / root
+    return T(prm[0]) * atan2_signed(q * k12, root, T) + T(prm[2]), T(prm[3]) / root
+
+
+def erf_reference(k11, k12, k22, want_dot, prm):
+    """Array form (NumPy/CuPy) of the Erf dual, ``prm = erf_constants(a, b, c)``."""
+    xp = get_xp(k12)
+    dt = k12.dtype.type
+    q = dt(prm[1])
+    root = xp.sqrt(1 + q * (k11 + k22) + q * q * xp.maximum(k11 * k22 - k12 * k12, dt(0)))
+    nngp = dt(prm[0]) * xp.arctan2(q * k12, root) + dt(prm[2])
+    return nngp, (dt(prm[3]) / root if want_dot else None)
 
 
 @cpu_pjit
@@ -66,10 +77,9 @@ def erf_cpu(a, k, b, nngp, dot, prm):
                                                              b[ib, jb, r], prm, T)
 
 
-
 ERF = FastDual(erf_reference, erf_cpu, erf_scalar)
 
 
 def erf_dual(k11, k12, k22, want_dot, a, b, c, backend=None):
     """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)] or None)`` for phi(x) = a erf(b x) + c."""
-    return ERF(k11, k12, k22, want_dot, (a, b, c), backend)
+    return ERF(k11, k12, k22, want_dot, erf_constants(a, b, c), backend)

@@ -10,6 +10,10 @@ derivative by Price's theorem, d/dk12 of the first line; both as in Neural Tange
 
 D^2 >= 1 for any covariance. The kernel is that of the exact Gelu; ``Gelu(approximate=True)``
 changes only the finite network (as in Neural Tangents).
+
+One definition, ``gelu_scalar`` (plain Python, compiled by ``cpu_jit``): the Numba CPU loop
+and the Numba-CUDA kernel call it. ``gelu_reference`` states the same formula in array form
+(libm's arctan2), for the tests.
 """
 import math
 
@@ -19,13 +23,13 @@ from numba import prange
 from .._jit import cpu_jit, cpu_pjit
 from .._xp import get_xp
 from ._launch import FastDual
-from ._scalar import atan2_signed
+from .angle import atan2_signed
 
 __all__ = ["gelu_dual", "gelu_reference", "gelu_scalar"]
 
 
 def gelu_reference(k11, k12, k22, want_dot, prm=()):
-    """Reference (NumPy/CuPy) Gelu dual; see the module docstring."""
+    """Array form (NumPy/CuPy) of the Gelu dual (``prm`` unused)."""
     xp = get_xp(k12)
     dt = k12.dtype.type
     p1 = (1 + k11) * (1 + k22)
@@ -42,7 +46,8 @@ def gelu_reference(k11, k12, k22, want_dot, prm=()):
 
 @cpu_jit
 def gelu_scalar(k11, k12, k22, prm, T):
-    """One entry ``(E[phi phi], E[phi' phi'])`` of the Gelu dual (``prm`` unused)."""
+    """One entry ``(E[phi phi], E[phi' phi'])`` of the Gelu dual (``prm`` unused); see the module
+    docstring."""
     p1 = (T(1.0) + k11) * (T(1.0) + k22)
     d2 = p1 - k12 * k12
     d = math.sqrt(d2)
@@ -72,7 +77,6 @@ def gelu_cpu(a, k, b, nngp, dot, prm):
                 for r in range(R):
                     nngp[i, j, r], dot[i, j, r] = gelu_scalar(a[ia, ja, r], k[i, j, r],
                                                               b[ib, jb, r], prm, T)
-
 
 
 GELU = FastDual(gelu_reference, gelu_cpu, gelu_scalar)

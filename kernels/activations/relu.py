@@ -1,12 +1,19 @@
 """The ABReLU family: phi(x) = a min(x, 0) + b max(x, 0) (ReLU: a=0, b=1; |x|: a=-1, b=1).
 
 With r = sqrt(k11 k22 - k12^2) and theta = atan2(r, k12) (Cho & Saul 2009, eq. 6 with n = 1
-and its n = 0 case for the derivative; Neural Tangents' ``ABRelu``):
+and its n = 0 case for the derivative; Neural Tangents' ``ABRelu``), A = (a^2 + b^2) / 2 and
+F = (a - b)^2 / (2 pi):
 
-    E[phi(u) phi(v)]   = (a - b)^2 / (2 pi) * r + ((a^2 + b^2) / 2 - (a - b)^2 / (2 pi) theta) k12
-    E[phi'(u) phi'(v)] = (a^2 + b^2) / 2 - (a - b)^2 / (2 pi) theta
+    E[phi(u) phi(v)]   = F r + (A - F theta) k12
+    E[phi'(u) phi'(v)] = A - F theta
 
 A zero variance gives r = k12 = 0, where theta is taken as pi/2 (as Neural Tangents does).
+
+One definition, ``abrelu_core`` (the formula in plain Python, compiled by ``cpu_jit``); the
+Numba CPU loop ``abrelu_cpu``, the Numba-CUDA kernel (``_cuda.dual_kernel``), the fused CPU
+chains (``fused.scalar.abrelu_entry``) and the fused CUDA block (``cuda.duals.dual_dev``) all
+call it. ``abrelu_reference`` states the same formula in array form (libm's arctan2), for the
+tests.
 """
 import math
 
@@ -16,37 +23,42 @@ from numba import prange
 from .._jit import cpu_jit, cpu_pjit
 from .._xp import get_xp
 from ._launch import FastDual
-from ._scalar import atan2_nonneg
+from .angle import angle_reference, atan2_nonneg
 
-__all__ = ["abrelu_dual", "abrelu_reference", "abrelu_scalar", "angle_reference"]
-
-
-def angle_reference(xp, r, k12):
-    """theta = atan2(r, k12) in [0, pi] for r >= 0, with atan2(0, 0) = pi/2 (NT's fill)."""
-    theta = xp.arctan2(r, k12)
-    return xp.where((r == 0) & (k12 == 0), k12.dtype.type(np.pi / 2), theta)
+__all__ = ["abrelu_dual", "abrelu_constants", "abrelu_core", "abrelu_scalar",
+           "abrelu_reference"]
 
 
-def abrelu_reference(k11, k12, k22, want_dot, prm):
-    """Reference (NumPy/CuPy) ABReLU dual, ``prm = (a, b)``; see the module docstring."""
-    a, b = prm
-    xp = get_xp(k12)
-    dt = k12.dtype.type
-    r = xp.sqrt(xp.maximum(k11 * k22 - k12 * k12, dt(0)))
-    theta = angle_reference(xp, r, k12)
-    factor = dt((a - b) ** 2 / (2 * np.pi))
-    dot = dt((a * a + b * b) / 2) - factor * theta
-    return factor * r + dot * k12, (dot if want_dot else None)
+def abrelu_constants(a, b):
+    """``(A, F)`` of the module docstring: A = (a^2 + b^2) / 2, F = (a - b)^2 / (2 pi)."""
+    a, b = float(a), float(b)
+    return (a * a + b * b) / 2.0, (a - b) ** 2 / (2.0 * np.pi)
+
+
+@cpu_jit
+def abrelu_core(k12, v12, A, F, T):
+    """``(E[phi phi], E[phi' phi'])`` of one entry, ``v12 = k11 k22`` (all ABReLU needs of the
+    variances), ``A``/``F`` of ``abrelu_constants`` in the float type ``T``."""
+    r = math.sqrt(max(v12 - k12 * k12, T(0.0)))
+    dot = A - F * atan2_nonneg(r, k12, T)
+    return F * r + dot * k12, dot
 
 
 @cpu_jit
 def abrelu_scalar(k11, k12, k22, prm, T):
-    """One entry ``(E[phi phi], E[phi' phi'])`` of the ABReLU dual, ``prm = (a, b)``."""
-    a, b = T(prm[0]), T(prm[1])
-    r = math.sqrt(max(k11 * k22 - k12 * k12, T(0.0)))
-    factor = (a - b) * (a - b) * T(1.0 / (2.0 * np.pi))
-    dot = (a * a + b * b) * T(0.5) - factor * atan2_nonneg(r, k12, T)
-    return factor * r + dot * k12, dot
+    """The dual scalar interface ``(k11, k12, k22, prm, T)`` of ``abrelu_core``,
+    ``prm = abrelu_constants(a, b)``."""
+    return abrelu_core(k12, k11 * k22, T(prm[0]), T(prm[1]), T)
+
+
+def abrelu_reference(k11, k12, k22, want_dot, prm):
+    """Array form (NumPy/CuPy) of the dual, ``prm = abrelu_constants(a, b)``."""
+    xp = get_xp(k12)
+    dt = k12.dtype.type
+    A, F = dt(prm[0]), dt(prm[1])
+    r = xp.sqrt(xp.maximum(k11 * k22 - k12 * k12, dt(0)))
+    dot = A - F * angle_reference(xp, r, k12)
+    return F * r + dot * k12, (dot if want_dot else None)
 
 
 @cpu_pjit
@@ -70,7 +82,6 @@ def abrelu_cpu(a, k, b, nngp, dot, prm):
                                                                 b[ib, jb, r], prm, T)
 
 
-
 ABRELU = FastDual(abrelu_reference, abrelu_cpu, abrelu_scalar)
 
 
@@ -81,4 +92,4 @@ def abrelu_dual(k11, k12, k22, want_dot, a, b, backend=None):
     Large NumPy inputs run the Numba loop, CuPy inputs the CUDA kernel; ``backend`` forces one
     of ``'reference'``, ``'cpu'``, ``'cuda'``.
     """
-    return ABRELU(k11, k12, k22, want_dot, (a, b), backend)
+    return ABRELU(k11, k12, k22, want_dot, abrelu_constants(a, b), backend)

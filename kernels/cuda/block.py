@@ -97,6 +97,7 @@ def _layers(sh, plane, nr, nc, h0, w0, dh, dw, i, j, var1, var2, coefs, acts, pa
     for l in range(coefs.shape[0]):
         nro, nco = (nr - 2, nc - 2) if pad == 1 else (nr, nc)
         H, W = var1.shape[2], var1.shape[3]
+        kind, prm = acts[l, 0], (acts[l, 1], acts[l, 2], acts[l, 3], acts[l, 4])
         for e in range(tid, nro * nco, nt):
             r, c = e // nco, e % nco
             sk, st = _box(sh, cur, plane, nr, nc, r, c, pad, want_ntk)
@@ -105,7 +106,7 @@ def _layers(sh, plane, nr, nc, h0, w0, dh, dw, i, j, var1, var2, coefs, acts, pa
             w, wp = _pos(w0, c, dw, W, pad)
             if on_diagonal:
                 k12 = var1[l, i, h, w]
-            nk, dot = dual_dev(acts[l], var1[l, i, h, w], k12, var2[l, j, hp, wp])
+            nk, dot = dual_dev(kind, prm, var1[l, i, h, w], k12, var2[l, j, hp, wp])
             sh[nxt + e] = nk
             if want_ntk:
                 sh[nxt + plane + e] = (coefs[l, 2] * st + coefs[l, 3] * sk + coefs[l, 4]) * dot

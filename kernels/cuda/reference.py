@@ -13,11 +13,10 @@ Novak et al. 2019, "Bayesian deep CNNs with many channels are GPs", eq. 7; NT's
 with ``a`` over the filter rows (centred for SAME and CIRCULAR, ``0..kh-1`` for VALID),
 zero outside the image for SAME, indices modulo the size for CIRCULAR.
 """
-import math
+from ..activations.erf import erf_constants, erf_reference
+from ..activations.relu import abrelu_constants, abrelu_reference
 
-import numpy as np
-
-__all__ = ["box_full", "avg_pool_full", "abrelu_dual", "erf_dual", "dual",
+__all__ = ["box_full", "avg_pool_full", "dual",
            "block_variances", "conv_block_ref", "ACT_NONE", "ACT_ABRELU", "ACT_ERF",
            "layer_coefficients"]
 
@@ -78,37 +77,15 @@ def avg_pool_full(xp, mat, n_batch, window, strides=None):
     return out
 
 
-def abrelu_dual(xp, k11, k12, k22, a, b):
-    """ABReLU dual (Cho & Saul 2009): ``(E[phi phi], E[phi' phi'])``, see activations.relu."""
-    dt = k12.dtype.type
-    r = xp.sqrt(xp.maximum(k11 * k22 - k12 * k12, dt(0)))
-    theta = xp.arctan2(r, k12)
-    factor = dt((a - b) ** 2 / (2 * math.pi))
-    dot = dt((a * a + b * b) / 2) - factor * theta
-    return factor * r + dot * k12, dot
-
-
-def erf_dual(xp, k11, k12, k22, a, b, c):
-    """Dual of ``phi(x) = a erf(b x) + c`` (Williams 1997, eq. 11; NT's ``Erf``):
-
-        E[phi phi]   = a^2 2/pi arctan2(2 b^2 k12, sqrt(D)) + c^2,
-        E[phi' phi'] = a^2 b^2 4/pi / sqrt(D),   D = (1 + 2b^2 k11)(1 + 2b^2 k22) - 4 b^4 k12^2
-    """
-    dt = k12.dtype.type
-    b2 = dt(b * b)
-    root = xp.sqrt(1 + 2 * b2 * (k11 + k22)
-                   + 4 * b2 * b2 * xp.maximum(k11 * k22 - k12 * k12, k12.dtype.type(0)))
-    nngp = dt(a * a * 2 / math.pi) * xp.arctan2(2 * b2 * k12, root) + dt(c * c)
-    return nngp, dt(a * a * b * b * 4 / math.pi) / root
-
-
 def dual(xp, act, k11, k12, k22):
-    """Dispatch on a row ``act = (kind, p0, p1, p2)`` of the block's activation table."""
+    """``(E[phi phi], E[phi' phi'])`` for a row ``act = (kind, a, b, c)`` of the block's
+    activation table: the array forms of ``kernels.activations`` (ABReLU(a, b), Erf(a, b, c);
+    the identity for ``ACT_NONE``). ``xp`` is that of the arrays."""
     kind = int(act[0])
     if kind == ACT_ABRELU:
-        return abrelu_dual(xp, k11, k12, k22, float(act[1]), float(act[2]))
+        return abrelu_reference(k11, k12, k22, True, abrelu_constants(act[1], act[2]))
     if kind == ACT_ERF:
-        return erf_dual(xp, k11, k12, k22, float(act[1]), float(act[2]), float(act[3]))
+        return erf_reference(k11, k12, k22, True, erf_constants(act[1], act[2], act[3]))
     return k12, xp.ones_like(k12)
 
 

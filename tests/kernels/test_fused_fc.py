@@ -5,7 +5,6 @@ import pytest
 
 from infwide import stax
 from infwide.kernels.fc import fc_chain, fc_chain_reference
-from infwide.kernels.fused.trig import COEF32, COEF64, atan2_poly, fit_coefficients
 from infwide.stax._fusion import fusion_disabled
 
 from tests.conftest import assert_equals_general_path
@@ -54,27 +53,6 @@ def test_fc_chain_equals_reference(dtype, same, with_ntk):
             assert _rel(g, r) < TOL[dtype]
     if same:
         np.testing.assert_array_equal(got[0], got[0].T)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_atan2_poly_accuracy(dtype):
-    ang = np.concatenate([np.linspace(0, np.pi, 4001), np.logspace(-20, 0, 400),
-                          np.pi - np.logspace(-7, 0, 400)])
-    r, k = np.sin(ang).astype(dtype), np.cos(ang).astype(dtype)
-    got = atan2_poly(r, k)
-    assert got.dtype == dtype
-    exact = np.arctan2(r.astype(np.float64), k.astype(np.float64))
-    pos = exact > 0
-    assert (np.abs(got - exact)[pos] / exact[pos]).max() < 2.5 * np.finfo(dtype).eps
-    assert np.all(got[~pos] == 0)
-    zero = np.zeros(1, dtype)
-    assert atan2_poly(zero, zero)[0] == dtype(np.pi / 2)
-
-
-def test_atan2_coefficients_reproducible():
-    pytest.importorskip("mpmath")
-    assert fit_coefficients(4) == COEF32
-    assert fit_coefficients(10) == COEF64
 
 
 def _fc_net():

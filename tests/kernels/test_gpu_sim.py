@@ -175,28 +175,6 @@ def test_block_reference_matches_stax_layers():
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
-def test_abrelu_reference_is_the_activations_one():
-    from infwide.kernels.activations.relu import abrelu_dual
-    rng = np.random.default_rng(4)
-    v1, v2 = rng.uniform(0.5, 2, 6), rng.uniform(0.5, 2, 6)
-    k12 = rng.uniform(-1, 1, 6) * np.sqrt(v1 * v2)
-    a = R.abrelu_dual(np, v1, k12, v2, -0.3, 1.2)
-    b = abrelu_dual(v1, k12, v2, True, -0.3, 1.2)
-    np.testing.assert_allclose(a[0], b[0], rtol=1e-14)
-    np.testing.assert_allclose(a[1], b[1], rtol=1e-14)
-
-
-def test_erf_reference_is_the_activations_one():
-    from infwide.kernels.activations.erf import erf_dual
-    rng = np.random.default_rng(6)
-    v1, v2 = rng.uniform(0.5, 2, 6), rng.uniform(0.5, 2, 6)
-    k12 = rng.uniform(-1, 1, 6) * np.sqrt(v1 * v2)
-    a = R.erf_dual(np, v1, k12, v2, 1.3, 0.7, 0.1)
-    b = erf_dual(v1, k12, v2, True, 1.3, 0.7, 0.1)
-    np.testing.assert_allclose(a[0], b[0], rtol=1e-13)
-    np.testing.assert_allclose(a[1], b[1], rtol=1e-13)
-
-
 def test_erf_dual_against_monte_carlo():
     """E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for phi = a erf(b x) + c, 4e5 samples:
     tolerances of a few standard errors, far below what a wrong constant would give."""
@@ -206,7 +184,7 @@ def test_erf_dual_against_monte_carlo():
     z = np.random.default_rng(7).multivariate_normal([0, 0], cov, size=400_000)
     phi = a * erf(b * z) + c
     dphi = a * b * 2 / math.sqrt(math.pi) * np.exp(-(b * z) ** 2)
-    nngp, dot = R.erf_dual(np, np.float64(1.4), np.float64(0.6), np.float64(0.9), a, b, c)
+    nngp, dot = R.dual(np, ERF, np.float64(1.4), np.float64(0.6), np.float64(0.9))
     prod, dprod = phi[:, 0] * phi[:, 1], dphi[:, 0] * dphi[:, 1]
     assert abs(prod.mean() - nngp) < 4 * prod.std() / math.sqrt(len(prod))
     assert abs(dprod.mean() - dot) < 4 * dprod.std() / math.sqrt(len(dprod))
