@@ -1,16 +1,15 @@
 """The CPU fusion planner: which runs of a ``serial`` network go to the fused engine.
 
 ``Serial.kernel`` (and ``Serial.kernel_fn`` for raw inputs) hand the layer list here. Layers
-that describe themselves with ``fused_op()`` (``Dense`` -> ``("affine", W2, b2)``, the ABReLU
-family -> ``("abrelu", a, b)``, ``Conv`` -> ``("conv", ...)``, ``AvgPool``, ``GlobalAvgPool``,
-``Flatten``) and sit next to each other form a *run*; a run goes to one fused routine instead of
-one pass over memory per layer:
+that describe themselves with ``fused_op()`` (typed operations of ``kernels.ops``: ``Dense`` ->
+``Affine``, the ABReLU family -> ``Dual("abrelu", (a, b))``, ``Conv`` -> ``Conv``, ``AvgPool``,
+``GlobalAvgPool``, ``Flatten``) and sit next to each other form a *run*; a run goes to one
+fused routine instead of one pass over memory per layer:
 
 - on (N1, N2) kernels (no spatial axes), a run of affine/abrelu layers goes to
   ``kernels.fc.fc_chain`` (one pass, upper triangle only when x2 is None);
-- on 2-d spatial kernels, a run of conv/abrelu/affine/avgpool layers (and strided 'ntk'
-  convolutions, which ``Conv.fused_op`` leaves out: see ``_strided_conv_op``) ending, if it
-  does, with ``GlobalAvgPool`` or ``Flatten`` goes to ``kernels.fused`` (groups of offset
+- on 2-d spatial kernels, a run of conv (any strides)/abrelu/affine/avgpool layers ending,
+  if it does, with ``GlobalAvgPool`` or ``Flatten`` goes to ``kernels.fused`` (groups of offset
   planes, all layers between two poolings while they sit in cache). A run at the network's
   inputs reads the raw images (``Serial.kernel_fn``), so the (N1, N2, H, H, W, W) input
   covariance is never built; a run on a covariance already computed (the branches of a
@@ -35,10 +34,10 @@ from ..kernel import Kernel
 from ..kernels import fc
 from ..kernels.gram import gram
 from ..kernels.fused.chain import spatial_chain, spatial_chain_kernel
-from ..kernels.fused.program import compile_program, supported
+from ..kernels.fused.program import compile_program, is_readout, supported
+from ..kernels.ops import Affine, AvgPool, Conv, Dual, is_gaussian_after
 from ._inputs import canonical_inputs
 from .combinators import Parallel, Repeat, Serial, match_form
-from .conv import Conv
 from .layer import _is_spatial, _normalize_get, _output
 
 __all__ = ["serial_kernel", "kernel_from_inputs", "flatten_layers", "fusion_enabled",
@@ -84,22 +83,8 @@ def _requirements(layers, out_full):
     return reqs
 
 
-def _op(layer):
-    f = getattr(layer, "fused_op", None)
-    op = f() if f is not None else None
-    return op if op is not None else _strided_conv_op(layer)
-
-
-def _strided_conv_op(layer):
-    """``("sconv", filter, strides, padding, W2, b2)`` for a strided 'ntk' ``Conv`` (its own
-    ``fused_op`` covers stride 1): in the engine it is a transition between blocks, offset
-    plane ``s D`` of its input feeding plane ``D`` of its output. Filter and strides in the
-    kernel's spatial order, as ``Conv.fused_op`` gives them."""
-    if not isinstance(layer, Conv) or layer.parameterization != "ntk" or \
-            layer.spec.out_perm != tuple(range(len(layer._f))) or all(t == 1 for t in layer._t):
-        return None
-    return ("sconv", tuple(layer._f), tuple(layer._t), layer.padding, layer.W_std ** 2,
-            0.0 if layer.b_std is None else layer.b_std ** 2)
+def _is_dual(op):
+    return isinstance(op, Dual)
 
 
 def _fc_run(layers, i, gaussian):
@@ -109,10 +94,10 @@ def _fc_run(layers, i, gaussian):
     its error message."""
     j = i
     while j < len(layers):
-        op = _op(layers[j])
-        if not fc.is_fc_op(op) or (op[0] == "abrelu" and not gaussian):
+        op = layers[j].fused_op()
+        if not fc.is_fc_op(op) or (_is_dual(op) and not gaussian):
             break
-        gaussian = op[0] == "affine"
+        gaussian = isinstance(op, Affine)
         j += 1
     return j
 
@@ -125,12 +110,12 @@ def _shapes_after(layers, k):
 
 
 def _run_fc(k, layers):
-    ops = [_op(l) for l in layers]
+    ops = [l.fused_op() for l in layers]
     nngp, ntk, cov1, cov2, _ = fc.fc_chain(k.nngp, k.ntk, k.cov1, k.cov2, ops,
                                            x1_is_x2=k.x1_is_x2)
     s1, s2 = _shapes_after(layers, k)
     return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
-                     is_gaussian=ops[-1][0] == "affine", is_input=False)
+                     is_gaussian=isinstance(ops[-1], Affine), is_input=False)
 
 
 def _can_fuse(k):
@@ -183,7 +168,7 @@ def _worth_on_kernel(ops):
     """With pair tensors read and written slab by slab (``kernels.fused.emit.skew_*``), a run
     with a convolution, a pooling or a readout beats the layers' array code even alone
     (bench/NOTES.md, step 12); a lone nonlinearity or Dense is left to its layer."""
-    return len(ops) >= 3 or any(op[0] in ("conv", "avgpool", "sconv", "gap", "flatten")
+    return len(ops) >= 3 or any(isinstance(op, (Conv, AvgPool)) or is_readout(op)
                                 for op in ops)
 
 
@@ -221,22 +206,18 @@ def _layer_by_layer(layers, reqs, k, **kwargs):
 
 
 # -- spatial runs from the raw inputs -------------------------------------------------------
-_GAUSSIAN_AFTER = {"conv": True, "sconv": True, "affine": True, "abrelu": False,
-                   "flatten": False}
-
-
 def _spatial_run(layers, gaussian=False):
     """Descriptors of the leading run the spatial engine takes, and whether its output is
     Gaussian. A nonlinearity on a non-Gaussian input (e.g. raw inputs) ends the run, so that
     the layer raises; so does GlobalAvgPool or Flatten (after it)."""
     ops = []
     for l in layers:
-        op = _op(l)
-        if not supported(op) or (op[0] == "abrelu" and not gaussian):
+        op = l.fused_op()
+        if not supported(op) or (_is_dual(op) and not gaussian):
             break
         ops.append(op)
-        gaussian = _GAUSSIAN_AFTER.get(op[0], gaussian)
-        if op[0] in ("gap", "flatten"):
+        gaussian = is_gaussian_after(op, gaussian)
+        if is_readout(op):
             break
     return ops, gaussian
 
@@ -309,7 +290,7 @@ def _fc_from_inputs(layers, xs, reqs, want_ntk):
     # chain computes (it divides by d on the way in); else a separate pass per side.
     cov1 = np.diagonal(g) / d if x2 is None else np.mean(x1 * x1, axis=-1)
     cov2 = None if x2 is None else np.mean(x2 * x2, axis=-1)
-    ops = [_op(l) for l in layers[:j]]
+    ops = [l.fused_op() for l in layers[:j]]
     nngp, ntk, cov1, cov2, finite = fc.fc_chain(g, None, cov1, cov2, ops,
                                                 x1_is_x2=x2 is None, want_ntk=want_ntk,
                                                 in_div=x1.shape[-1], overwrite_nngp=True)
@@ -317,14 +298,14 @@ def _fc_from_inputs(layers, xs, reqs, want_ntk):
     for l in layers[:j]:
         s1, s2 = l.output_shape(s1), l.output_shape(s2)
     k = Kernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
-               x1_is_x2=x2 is None, is_gaussian=ops[-1][0] == "affine", is_input=False,
+               x1_is_x2=x2 is None, is_gaussian=isinstance(ops[-1], Affine),
                diagonal_spatial=True)
     return k, j, finite
 
 
 def _spatial_from_inputs(layers, xs, reqs, want_ntk):
     ops, gaussian = _spatial_run(layers)
-    if not ops or (len(ops) == 1 and ops[0][0] not in ("conv", "sconv")):
+    if not ops or (len(ops) == 1 and not isinstance(ops[0], Conv)):
         return None, 0, False
     j = len(ops)
     return _engine_kernel(layers[:j], ops, xs, reqs[j - 1], want_ntk, gaussian), j, False
@@ -340,5 +321,5 @@ def _engine_kernel(layers, ops, xs, end_full, want_ntk, gaussian):
     for l in layers:
         s1, s2 = l.output_shape(s1), l.output_shape(s2)
     return Kernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
-                  x1_is_x2=x2 is None, is_gaussian=gaussian, is_input=False,
+                  x1_is_x2=x2 is None, is_gaussian=gaussian,
                   diagonal_spatial=prog.end != "full")

@@ -7,10 +7,8 @@ Used by ``Layer.kernel_fn`` for GPU inputs only (``infwide.device.on_gpu``), so 
 routines never see device arrays and ``numba.cuda`` is imported only then. The requirements
 algebra is the one of ``Serial.requirements``, folded over the flattened layer list.
 """
-import functools
-
-from ..kernels.activations.erf import erf_dual
 from ..kernels.cuda.reference import ACT_ABRELU, ACT_ERF
+from ..kernels.ops import AvgPool, Conv, Dual
 from .combinators import Repeat, Serial, match_form
 
 __all__ = ["flatten", "plan", "serial_kernel_gpu"]
@@ -25,25 +23,26 @@ def flatten(layer):
     return [layer]
 
 
+_ACT_CODES = {"abrelu": ACT_ABRELU, "erf": ACT_ERF}
+
+
 def _act_row(layer):
-    """``(kind, a, b, c)`` for an ABReLU-family layer (its fused descriptor) or an ``Erf``
-    (``a erf(b x) + c``, Sigmoid_like included), else None."""
-    op = layer.fused_op() if hasattr(layer, "fused_op") else None
-    if op and op[0] == "abrelu":
-        return (ACT_ABRELU, float(op[1]), float(op[2]), 0.0)
-    dual = getattr(layer, "dual", None)
-    if isinstance(dual, functools.partial) and dual.func is erf_dual:
-        kw = dual.keywords
-        return (ACT_ERF, float(kw["a"]), float(kw["b"]), float(kw["c"]))
-    return None
+    """``(kind, a, b, c)`` for an ABReLU-family layer (``Dual("abrelu", (a, b))``) or an
+    ``Erf`` (``Dual("erf", (a, b, c))``: ``a erf(b x) + c``, Sigmoid_like included), else
+    None."""
+    op = layer.fused_op()
+    if not isinstance(op, Dual) or op.kind not in _ACT_CODES:
+        return None
+    params = tuple(float(p) for p in op.params) + (0.0,) * (3 - len(op.params))
+    return (_ACT_CODES[op.kind],) + params
 
 
 def _conv_row(layer):
     """``(padding, W2, b2)`` for a 3x3 stride-1 'ntk' 2-d convolution, else None."""
-    op = layer.fused_op() if hasattr(layer, "fused_op") else None
-    if not op or op[0] != "conv" or tuple(op[1]) != (3, 3):
+    op = layer.fused_op()
+    if not isinstance(op, Conv) or not op.unit_stride or tuple(op.filter_shape) != (3, 3):
         return None
-    return op[2], op[3], op[4]
+    return op.padding, op.W2, op.b2
 
 
 def plan(layers):
@@ -83,11 +82,12 @@ def _run_block(k, layers, pad):
 
 def _run_pool(k, layer):
     """VALID 2-d AvgPool of full covariances on the GPU; None when another path is needed."""
-    op = layer.fused_op() if hasattr(layer, "fused_op") else None
-    if not op or op[0] != "avgpool" or op[3] != "VALID" or len(op[1]) != 2 or k.n_spatial != 2:
+    op = layer.fused_op()
+    if not isinstance(op, AvgPool) or op.padding != "VALID" or len(op.window) != 2 or \
+            k.n_spatial != 2:
         return None
     from ..kernels.cuda.pool import avg_pool_full_cuda
-    pool = lambda m, nb: None if m is None else avg_pool_full_cuda(m, nb, op[1], op[2])
+    pool = lambda m, nb: None if m is None else avg_pool_full_cuda(m, nb, op.window, op.strides)
     nngp = pool(k.nngp, 2)
     H, W = nngp.shape[2], nngp.shape[4]
     return k.replace(nngp=nngp, ntk=pool(k.ntk, 2), cov1=pool(k.cov1, 1), cov2=pool(k.cov2, 1),

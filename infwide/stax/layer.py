@@ -158,6 +158,12 @@ class Layer:
     def input_needs_full(self, out_full):
         return out_full
 
+    def fused_op(self):
+        """What this layer does to a covariance, as a typed operation of ``kernels.ops``
+        (``Affine``, ``Conv``, ``Dual``, ...) that the fused engines run; None (the default)
+        when it can't be fused and runs its own ``kernel``."""
+        return None
+
     def input_axes(self):
         """``(batch_axis, channel_axis)`` of the raw inputs this layer reads; None: any layout."""
         return None

@@ -1,14 +1,13 @@
-"""Compile a run of fused-op descriptors into the flat tables the engine's loops read.
+"""Compile a run of typed operations (``kernels.ops``) into the flat tables the engine's
+loops read.
 
-Descriptors (from the layers' ``fused_op()``):
+Operations (from the layers' ``fused_op()``):
 
-    ("conv", (fh, fw), padding, W2, b2)      stride-1 'ntk' Conv, padding 'SAME' or 'VALID'
-    ("abrelu", a, b)                          ABReLU-family nonlinearity
-    ("affine", W2, b2)                        Dense ('ntk') on every spatial entry
-    ("avgpool", window, strides, padding, normalize_edges)
-    ("sconv", (fh, fw), (sh, sw), padding, W2, b2)   a strided 'ntk' Conv
-    ("gap",)                                  GlobalAvgPool (ends the spatial part)
-    ("flatten",)                              Flatten (ends the spatial part)
+    Conv, unit strides                  per plane; padding 'SAME' or 'VALID'
+    Dual("abrelu", (a, b))              per plane (ABReLU-family nonlinearity)
+    Affine(W2, b2)                      per plane (Dense on every spatial entry)
+    AvgPool, Conv with strides          transitions into the next block
+    GlobalAvgPool, Flatten              transitions that end the spatial part
 
 The run is cut into *blocks* at the poolings: within a block every operation maps each offset
 plane to itself, so a plane goes through the whole block at once. Each block also gets the
@@ -21,6 +20,7 @@ import dataclasses
 import numpy as np
 
 from ..conv import out_size_and_pads
+from ..ops import Affine, AvgPool, Conv, Dual, Flatten, GlobalAvgPool
 from ..pool import window_counts
 from .emit import compact_offsets
 from .scalar import abrelu_constants
@@ -30,20 +30,38 @@ __all__ = ["Program", "compile_program", "supported", "OP_CONV", "OP_ABRELU", "O
 
 OP_CONV, OP_ABRELU, OP_AFFINE = 0, 1, 2
 TR_POOL, TR_GAP, TR_FLATTEN, TR_END, TR_SCONV = 0, 1, 2, 3, 4
-_TRANSITIONS = ("avgpool", "sconv", "gap", "flatten")
 _PADDINGS = ("SAME", "VALID")
 
 
 def supported(op, n_spatial=2):
-    """Whether the engine runs this descriptor (2-d, 'SAME'/'VALID' padding)."""
-    if op is None:
-        return False
-    kind = op[0]
-    if kind == "conv":
-        return len(op[1]) == n_spatial == 2 and op[2] in _PADDINGS
-    if kind in ("avgpool", "sconv"):
-        return len(op[1]) == n_spatial == 2 and op[3] in _PADDINGS
-    return kind in ("abrelu", "affine", "gap", "flatten")
+    """Whether the engine runs this operation (2-d, 'SAME'/'VALID' padding, ABReLU duals)."""
+    if isinstance(op, Conv):
+        return len(op.filter_shape) == n_spatial == 2 and op.padding in _PADDINGS
+    if isinstance(op, AvgPool):
+        return len(op.window) == n_spatial == 2 and op.padding in _PADDINGS
+    if isinstance(op, Dual):
+        return op.kind == "abrelu"
+    return isinstance(op, (Affine, GlobalAvgPool, Flatten))
+
+
+def is_transition(op):
+    """Whether ``op`` ends a block (it does not map each offset plane to itself)."""
+    return isinstance(op, (AvgPool, GlobalAvgPool, Flatten)) or \
+        (isinstance(op, Conv) and not op.unit_stride)
+
+
+def is_readout(op):
+    """Whether ``op`` ends the spatial part (GlobalAvgPool or Flatten)."""
+    return isinstance(op, (GlobalAvgPool, Flatten))
+
+
+def _is_strided_conv(op):
+    return isinstance(op, Conv) and not op.unit_stride
+
+
+def _window(tr):
+    """Window (filter) and strides of a pooling or strided-convolution transition."""
+    return (tr.window, tr.strides) if isinstance(tr, AvgPool) else (tr.filter_shape, tr.strides)
 
 
 @dataclasses.dataclass
@@ -76,20 +94,20 @@ def _blocks(ops):
     """Split into [(per-plane ops, transition op or None)]."""
     out, cur = [], []
     for op in ops:
-        if op[0] in _TRANSITIONS:
+        if is_transition(op):
             out.append((cur, op))
             cur = []
         else:
             cur.append(op)
-    if cur or not out or out[-1][1][0] in ("avgpool", "sconv"):
+    if cur or not out or not is_readout(out[-1][1]):
         out.append((cur, None))
     return out
 
 
 def _res_after(ops, H, W):
     for op in ops:
-        if op[0] == "conv" and op[2] == "VALID":
-            H, W = H - op[1][0] + 1, W - op[1][1] + 1
+        if isinstance(op, Conv) and op.padding == "VALID":
+            H, W = H - op.filter_shape[0] + 1, W - op.filter_shape[1] + 1
     return H, W
 
 
@@ -98,11 +116,11 @@ def _radii(blocks, in_hw, out_full):
     res = [in_hw]
     for body, tr in blocks[:-1]:
         H, W = _res_after(body, *res[-1])
-        res.append(tuple(out_size_and_pads(n, w, s, tr[3])[0]
-                         for n, w, s in zip((H, W), tr[1], tr[2])))
+        res.append(tuple(out_size_and_pads(n, w, s, tr.padding)[0]
+                         for n, w, s in zip((H, W), *_window(tr))))
     last_body, last_tr = blocks[-1]
     H, W = _res_after(last_body, *res[-1])
-    want_all = (last_tr is None and out_full) or (last_tr is not None and last_tr[0] == "gap")
+    want_all = (last_tr is None and out_full) or isinstance(last_tr, GlobalAvgPool)
     R = (H - 1, W - 1) if want_all else (0, 0)
     radii = [None] * len(blocks)
     for b in range(len(blocks) - 1, -1, -1):
@@ -110,8 +128,8 @@ def _radii(blocks, in_hw, out_full):
         radii[b] = (min(R[0], H - 1), min(R[1], W - 1))
         if b > 0:
             tr = blocks[b - 1][1]
-            extra = 0 if tr[0] == "sconv" else 1   # a convolution keeps offsets: d = s D
-            R = tuple(s * r + extra * (w - 1) for r, w, s in zip(radii[b], tr[1], tr[2]))
+            extra = 0 if isinstance(tr, Conv) else 1   # a convolution keeps offsets: d = s D
+            R = tuple(s * r + extra * (w - 1) for r, w, s in zip(radii[b], *_window(tr)))
     return res, radii
 
 
@@ -154,33 +172,43 @@ def _groups(plist, H, W, P, first):
 def _op_rows(body, H, W, dtype, var_len):
     rows, fps = [], []
     for op in body:
-        if op[0] == "conv":
-            (fh, fw), valid = op[1], op[2] == "VALID"
+        if isinstance(op, Conv):
+            (fh, fw), valid = op.filter_shape, op.padding == "VALID"
             lo_h, lo_w = (0, 0) if valid else ((fh - 1) // 2, (fw - 1) // 2)
             rows.append([OP_CONV, fh, fw, lo_h, lo_w, int(valid), H, W, 0, 0])
-            fps.append((op[3] / (fh * fw), op[4]))
+            fps.append((op.W2 / (fh * fw), op.b2))
             H, W = _res_after([op], H, W)
-        elif op[0] == "abrelu":
+        elif isinstance(op, Dual):
             rows.append([OP_ABRELU, 1, 1, 0, 0, 0, H, W, var_len, 0])
-            fps.append(abrelu_constants(op[1], op[2]))
+            fps.append(abrelu_constants(*op.params))
             var_len += H * W
         else:
             rows.append([OP_AFFINE, 1, 1, 0, 0, 0, H, W, 0, 0])
-            fps.append((op[1], op[2]))
+            fps.append((op.W2, op.b2))
     return rows, fps, var_len, (H, W)
 
 
 def _pool_row(tr, hw, radius_next, nxt_hw):
     """Scatter parameters of an average pool or (``diag``) a strided convolution."""
-    (wh, ww), (sh, sw), pad = tr[1], tr[2], tr[3]
+    ((wh, ww), (sh, sw)), pad = _window(tr), tr.padding
     lo_h = out_size_and_pads(hw[0], wh, sh, pad)[1]
     lo_w = out_size_and_pads(hw[1], ww, sw, pad)[1]
-    conv = tr[0] == "sconv"
-    inv_h = np.ones(hw[0]) if conv else 1.0 / window_counts(hw[0], wh, sh, pad, tr[4])
-    inv_w = np.ones(hw[1]) if conv else 1.0 / window_counts(hw[1], ww, sw, pad, tr[4])
+    conv = isinstance(tr, Conv)
+    inv_h = np.ones(hw[0]) if conv else 1.0 / window_counts(hw[0], wh, sh, pad,
+                                                            tr.normalize_edges)
+    inv_w = np.ones(hw[1]) if conv else 1.0 / window_counts(hw[1], ww, sw, pad,
+                                                            tr.normalize_edges)
     row = [wh, ww, sh, sw, lo_h, lo_w, nxt_hw[0], nxt_hw[1], radius_next[0], radius_next[1],
            int(conv)]
     return row, inv_h, inv_w
+
+
+def _transition_code(tr):
+    if tr is None:
+        return TR_END
+    if isinstance(tr, Conv):
+        return TR_SCONV
+    return {AvgPool: TR_POOL, GlobalAvgPool: TR_GAP, Flatten: TR_FLATTEN}[type(tr)]
 
 
 def compile_program(ops, in_hw, dtype, out_full):
@@ -190,8 +218,9 @@ def compile_program(ops, in_hw, dtype, out_full):
     res, radii = _radii(blocks, tuple(in_hw), out_full)
     Hmax, Wmax = in_hw
     op_rows, fps, blk_rows, planes, coffs, pool_rows, groups = [], [], [], [], [], [], []
-    pad_all = max([0] + [max((f - 1) // 2, f // 2) for op in ops if op[0] == "conv"
-                         and op[2] == "SAME" for f in op[1]])
+    pad_all = max([0] + [max((f - 1) // 2, f // 2) for op in ops
+                         if isinstance(op, Conv) and op.unit_stride and op.padding == "SAME"
+                         for f in op.filter_shape])
     inv_h = np.ones((len(blocks), Hmax))
     inv_w = np.ones((len(blocks), Wmax))
     tparams = np.zeros((len(blocks), 2))
@@ -199,13 +228,12 @@ def compile_program(ops, in_hw, dtype, out_full):
     for b, (body, tr) in enumerate(blocks):
         (H, W), (Rh, Rw) = res[b], radii[b]
         rows, fp, var_len, end_hw = _op_rows(body, H, W, dtype, var_len)
-        step = tuple(tr[2]) if tr is not None and tr[0] == "sconv" else (1, 1)
+        step = tuple(tr.strides) if _is_strided_conv(tr) else (1, 1)
         full, half = _plane_lists(Rh, Rw, step)
         off, size = compact_offsets(H, W, Rh, Rw)
         gfull = _groups(full, H, W, pad_all, len(planes))
         ghalf = _groups(half, H, W, pad_all, len(planes) + len(full))
-        kind = TR_END if tr is None else {"avgpool": TR_POOL, "gap": TR_GAP, "sconv": TR_SCONV,
-                                          "flatten": TR_FLATTEN}[tr[0]]
+        kind = _transition_code(tr)
         blk_rows.append([len(op_rows), len(op_rows) + len(rows), H, W, Rh, Rw,
                          len(groups), len(gfull), len(groups) + len(gfull), len(ghalf),
                          kind, coff_len, size, end_hw[0], end_hw[1], 0])
@@ -221,10 +249,11 @@ def compile_program(ops, in_hw, dtype, out_full):
             prow, ih, iw = _pool_row(tr, end_hw, radii[b + 1], res[b + 1])
             inv_h[b, :len(ih)], inv_w[b, :len(iw)] = ih, iw
         if kind == TR_SCONV:
-            tparams[b] = (tr[4] / (tr[1][0] * tr[1][1]), tr[5])
+            tparams[b] = (tr.W2 / (tr.filter_shape[0] * tr.filter_shape[1]), tr.b2)
         pool_rows.append(prow)
     last_tr = blocks[-1][1]
-    end = last_tr[0] if last_tr is not None else ("full" if out_full else "diag")
+    end = {TR_GAP: "gap", TR_FLATTEN: "flatten"}.get(_transition_code(last_tr),
+                                                      "full" if out_full else "diag")
     end_hw = _res_after(blocks[-1][0], *res[-1])
     end_off, end_len = compact_offsets(end_hw[0], end_hw[1], end_hw[0] - 1, end_hw[1] - 1)
     return Program(ops=np.array(op_rows, dtype=np.int64).reshape(-1, 10),
