@@ -8,12 +8,15 @@ fused routine instead of one pass over memory per layer:
 
 - on (N1, N2) kernels (no spatial axes), a run of affine/abrelu layers goes to
   ``kernels.fc.fc_chain`` (one pass, upper triangle only when x2 is None);
-- on 2-d spatial kernels, a run of conv (any strides)/abrelu/affine/avgpool layers ending,
-  if it does, with ``GlobalAvgPool`` or ``Flatten`` goes to ``kernels.fused`` (groups of offset
-  planes, all layers between two poolings while they sit in cache). A run at the network's
-  inputs reads the raw images (``Serial.kernel_fn``), so the (N1, N2, H, H, W, W) input
-  covariance is never built; a run on a covariance already computed (the branches of a
-  residual block, planned inside ``parallel`` too) is taken when it pays (``_worth_on_kernel``).
+- on 2-d spatial kernels, a run of conv (any strides)/abrelu/affine/avgpool layers and
+  residual blocks (``FanOut``, ``parallel``, ``FanInSum``/``FanInProd``/``FanInConcat``: one
+  ``ops.Branches``, see ``_plan.spatial_run``) ending, if it does, with ``GlobalAvgPool`` or
+  ``Flatten`` goes to ``kernels.fused`` (groups of offset planes, all layers between two
+  transitions while they sit in cache). A run at the network's inputs reads the raw images
+  (``Serial.kernel_fn``), so the (N1, N2, H, H, W, W) input covariance is never built; a run on
+  a covariance already computed (after a layer the engine does not take, e.g. a LayerNorm; the
+  branches of a residual block that is not fused whole, planned inside ``parallel`` too) is
+  taken when it pays (``_worth_on_kernel``).
 
 Everything else runs through the layers' own ``kernel`` methods, exactly as without the planner.
 The fused results equal the layer-by-layer ones to rounding (tests/test_fused_fc.py,
@@ -34,10 +37,11 @@ from ..kernel import Kernel
 from ..kernels import fc
 from ..kernels.gram import gram
 from ..kernels.fused.chain import spatial_chain, spatial_chain_kernel
-from ..kernels.fused.program import compile_program, is_readout, supported
-from ..kernels.ops import Affine, AvgPool, Conv, Dual, is_gaussian_after
+from ..kernels.fused.program import NotFusable, compile_program, is_readout
+from ..kernels.ops import Affine, AvgPool, Branches, Conv, Dual
 from ._inputs import canonical_inputs
-from .combinators import Parallel, Repeat, Serial, match_form
+from ._plan import flatten_layers, requirements, spatial_run
+from .combinators import Parallel, match_form
 from .layer import _is_spatial, _normalize_get, _output
 
 __all__ = ["serial_kernel", "kernel_from_inputs", "flatten_layers", "fusion_enabled",
@@ -62,25 +66,6 @@ def fusion_disabled():
         yield
     finally:
         _STATE.disabled -= 1
-
-
-def flatten_layers(layer):
-    """The layers of nested ``serial``/``repeat`` as one flat list (other layers kept whole).
-
-    Flattening does not change the kernel: ``Serial`` and ``Repeat`` fold the same requirements
-    and call the same layers in the same order."""
-    if isinstance(layer, Serial):
-        return [l for sub in layer.layers for l in flatten_layers(sub)]
-    if isinstance(layer, Repeat):
-        return [l for _ in range(layer.n) for l in flatten_layers(layer.layer)]
-    return [layer]
-
-
-def _requirements(layers, out_full):
-    reqs = [out_full] * len(layers)
-    for i in range(len(layers) - 1, 0, -1):
-        reqs[i - 1] = layers[i].input_needs_full(reqs[i])
-    return reqs
 
 
 def _is_dual(op):
@@ -130,7 +115,7 @@ def serial_kernel(serial, k, out_full=False, **kwargs):
     if not _can_fuse(k):
         return _layer_by_layer(serial.layers, serial.requirements(out_full), k, **kwargs)
     layers = flatten_layers(serial)
-    return _run(layers, _requirements(layers, out_full), k, **kwargs)
+    return _run(layers, requirements(layers, out_full), k, **kwargs)
 
 
 def _run(layers, reqs, k, **kwargs):
@@ -160,15 +145,15 @@ def _parallel(par, out_full, ks, **kwargs):
     out = []
     for l, ki in zip(par.layers, ks):
         sub = flatten_layers(l)
-        out.append(_run(sub, _requirements(sub, out_full), ki, **kwargs))
+        out.append(_run(sub, requirements(sub, out_full), ki, **kwargs))
     return out
 
 
 def _worth_on_kernel(ops):
     """With pair tensors read and written slab by slab (``kernels.fused.emit.skew_*``), a run
-    with a convolution, a pooling or a readout beats the layers' array code even alone
-    (bench/NOTES.md, step 12); a lone nonlinearity or Dense is left to its layer."""
-    return len(ops) >= 3 or any(isinstance(op, (Conv, AvgPool)) or is_readout(op)
+    with a convolution, a pooling, a residual block or a readout beats the layers' array code
+    even alone (bench/NOTES.md, step 12); a lone nonlinearity or Dense is left to its layer."""
+    return len(ops) >= 3 or any(isinstance(op, (Conv, AvgPool, Branches)) or is_readout(op)
                                 for op in ops)
 
 
@@ -180,11 +165,14 @@ def _spatial_on_kernel(layers, reqs, i, k):
         return None
     if not layers[i].input_needs_full(reqs[i]):
         return None
-    ops, gaussian = _spatial_run(layers[i:], k.is_gaussian)
+    ops, gaussian, n = spatial_run(layers[i:], k.is_gaussian, k.shape1)
     if not _worth_on_kernel(ops):
         return None
-    j = i + len(ops)
-    prog = compile_program(ops, k.shape1[1:3], k.nngp.dtype, reqs[j - 1])
+    j = i + n
+    try:
+        prog = compile_program(ops, k.shape1[1:3], k.nngp.dtype, reqs[j - 1])
+    except NotFusable:
+        return None
     nngp, ntk, cov1, cov2 = spatial_chain_kernel(prog, k.nngp, k.ntk, k.cov1, k.cov2,
                                                  k.x1_is_x2, k.ntk is not None)
     s1, s2 = _shapes_after(layers[i:j], k)
@@ -206,22 +194,6 @@ def _layer_by_layer(layers, reqs, k, **kwargs):
 
 
 # -- spatial runs from the raw inputs -------------------------------------------------------
-def _spatial_run(layers, gaussian=False):
-    """Descriptors of the leading run the spatial engine takes, and whether its output is
-    Gaussian. A nonlinearity on a non-Gaussian input (e.g. raw inputs) ends the run, so that
-    the layer raises; so does GlobalAvgPool or Flatten (after it)."""
-    ops = []
-    for l in layers:
-        op = l.fused_op()
-        if not supported(op) or (_is_dual(op) and not gaussian):
-            break
-        ops.append(op)
-        gaussian = is_gaussian_after(op, gaussian)
-        if is_readout(op):
-            break
-    return ops, gaussian
-
-
 def _raw_inputs(serial, x1, x2):
     """Canonical (batch-first, channels-last) host inputs of one dtype, validated as
     ``inputs_to_kernel`` does; None when the engine cannot take them (GPU arrays, a Kernel,
@@ -253,7 +225,7 @@ def kernel_from_inputs(serial, x1, x2=None, get=None, **kwargs):
     names, as_tuple = _normalize_get(get)
     want_ntk = names is None or "ntk" in names
     out_shape = serial.output_shape(tuple(as_array(x1, "x1").shape))
-    reqs = _requirements(layers, _is_spatial(out_shape))
+    reqs = requirements(layers, _is_spatial(out_shape))
     lead = _fc_from_inputs if xs[0].ndim == 2 else _spatial_from_inputs
     k, j, finite = lead(layers, xs, reqs, want_ntk)
     if k is None:
@@ -304,16 +276,18 @@ def _fc_from_inputs(layers, xs, reqs, want_ntk):
 
 
 def _spatial_from_inputs(layers, xs, reqs, want_ntk):
-    ops, gaussian = _spatial_run(layers)
+    ops, gaussian, j = spatial_run(layers, False, xs[0].shape)
     if not ops or (len(ops) == 1 and not isinstance(ops[0], Conv)):
         return None, 0, False
-    j = len(ops)
-    return _engine_kernel(layers[:j], ops, xs, reqs[j - 1], want_ntk, gaussian), j, False
+    try:
+        prog = compile_program(ops, xs[0].shape[1:3], xs[0].dtype, reqs[j - 1])
+    except NotFusable:
+        return None, 0, False
+    return _engine_kernel(layers[:j], prog, xs, want_ntk, gaussian), j, False
 
 
-def _engine_kernel(layers, ops, xs, end_full, want_ntk, gaussian):
+def _engine_kernel(layers, prog, xs, want_ntk, gaussian):
     x1, x2 = xs
-    prog = compile_program(ops, x1.shape[1:3], x1.dtype, end_full)
     if prog.end in ("full", "diag"):   # a spatial output as large as the input covariance
         check_memory(layers[-1], x1, x2, prog.end == "full", x1.dtype.itemsize, want_ntk)
     nngp, ntk, cov1, cov2 = spatial_chain(prog, x1, x2, want_ntk)
