@@ -40,11 +40,10 @@ from ..kernels.fused.chain import spatial_chain, spatial_chain_kernel
 from ..kernels.fused.program import NotFusable, compile_program, is_readout
 from ..kernels.ops import Affine, AvgPool, Branches, Conv, Dual
 from ._inputs import canonical_inputs
-from ._plan import flatten_layers, requirements, spatial_run
-from .combinators import Parallel, match_form
+from ._plan import make_plan, match_form, needs_of, spatial_run
 from .layer import _is_spatial, _normalize_get, _output
 
-__all__ = ["serial_kernel", "kernel_from_inputs", "flatten_layers", "fusion_enabled",
+__all__ = ["serial_kernel", "kernel_from_inputs", "fusion_enabled",
            "fusion_disabled"]
 
 _STATE = threading.local()   # per thread: how deep inside fusion_disabled() it is
@@ -112,10 +111,10 @@ def _can_fuse(k):
 def serial_kernel(serial, k, out_full=False, **kwargs):
     """``serial.kernel(k, out_full)``: fused runs where they apply, the layers' own ``kernel``
     methods elsewhere (and everywhere when fusion is off or the arrays live on a GPU)."""
+    plan = make_plan(serial, out_full)
     if not _can_fuse(k):
-        return _layer_by_layer(serial.layers, serial.requirements(out_full), k, **kwargs)
-    layers = flatten_layers(serial)
-    return _run(layers, requirements(layers, out_full), k, **kwargs)
+        return _layer_by_layer(plan.layers, plan.reqs, k, **kwargs)
+    return _run(plan.layers, plan.reqs, k, **kwargs)
 
 
 def _run(layers, reqs, k, **kwargs):
@@ -130,22 +129,24 @@ def _run(layers, reqs, k, **kwargs):
         if fused is not None:
             k, i = fused
             continue
-        if isinstance(layers[i], Parallel) and isinstance(k, list):
-            k = _parallel(layers[i], reqs[i], k, **kwargs)
+        part = layers[i].branch_part()
+        if part is not None and part.kind == "parallel" and isinstance(k, list) and \
+                len(k) == len(part.branches):
+            k = _parallel(part.branches, reqs[i], k, **kwargs)
         else:
             k = _layer_by_layer(layers[i:i + 1], reqs[i:i + 1], k, **kwargs)
         i += 1
     return k
 
 
-def _parallel(par, out_full, ks, **kwargs):
-    """``Parallel.kernel`` with each branch planned too (a residual block's branches: a bare
-    strided ``Conv`` shortcut, a ``serial`` main path)."""
-    par._check_n(ks, "kernels")
+def _parallel(branches, out_full, ks, **kwargs):
+    """``Parallel.kernel`` with each branch planned too (the branches of a residual block the
+    engine does not take whole: a bare strided ``Conv`` shortcut, a ``serial`` main path)."""
     out = []
-    for l, ki in zip(par.layers, ks):
-        sub = flatten_layers(l)
-        out.append(_run(sub, requirements(sub, out_full), ki, **kwargs))
+    for l, ki in zip(branches, ks):
+        plan = make_plan(l, out_full)
+        out.append(_run(plan.layers, plan.reqs, match_form(ki, needs_of(l)(out_full), l),
+                        **kwargs))
     return out
 
 
@@ -218,14 +219,14 @@ def kernel_from_inputs(serial, x1, x2=None, get=None, **kwargs):
     guards name the layer at fault)."""
     if not fusion_enabled():
         return None
-    layers = flatten_layers(serial)
     xs = _raw_inputs(serial, x1, x2)
     if xs is None:
         return None
     names, as_tuple = _normalize_get(get)
     want_ntk = names is None or "ntk" in names
     out_shape = serial.output_shape(tuple(as_array(x1, "x1").shape))
-    reqs = requirements(layers, _is_spatial(out_shape))
+    plan = make_plan(serial, _is_spatial(out_shape))
+    layers, reqs = plan.layers, plan.reqs
     lead = _fc_from_inputs if xs[0].ndim == 2 else _spatial_from_inputs
     k, j, finite = lead(layers, xs, reqs, want_ntk)
     if k is None:

@@ -24,6 +24,7 @@ documents its own layout for ``apply``):
   from the readout back to the inputs, so the cheapest form the whole network allows is used).
 """
 import collections
+import dataclasses
 
 import numpy as np
 
@@ -33,10 +34,22 @@ from ..guards import check_memory, check_result
 from ..kernel import Kernel
 from ._inputs import canonical_inputs, inputs_to_kernel, same_batch_as_none
 
-__all__ = ["Layer", "as_generator", "VALID_GETS"]
+__all__ = ["Layer", "BranchPart", "as_generator", "VALID_GETS"]
 
 VALID_GETS = ("nngp", "ntk", "cov1", "cov2")
 _NAMEDTUPLES = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class BranchPart:
+    """A layer's role in ``FanOut(n) -> parallel(b_1, ..., b_n) -> fan-in`` for the planner:
+    ``kind`` "fan_out" (``num`` copies), "parallel" (``branches``, the layers) or "fan_in"
+    (``combine`` "sum", "prod" or "concat" along ``axis``)."""
+    kind: str
+    num: int = 0
+    branches: tuple = ()
+    combine: str = ""
+    axis: int = -1
 
 
 def as_generator(rng):
@@ -162,6 +175,14 @@ class Layer:
         """What this layer does to a covariance, as a typed operation of ``kernels.ops``
         (``Affine``, ``Conv``, ``Dual``, ...) that the fused engines run; None (the default)
         when it can't be fused and runs its own ``kernel``."""
+        return None
+
+    def flatten(self):
+        """This layer as a flat list of layers (``serial``/``repeat`` unfold; the planner)."""
+        return [self]
+
+    def branch_part(self):
+        """The role of this layer in a residual block (``BranchPart``), or None."""
         return None
 
     def input_axes(self):
