@@ -70,7 +70,7 @@ def _load(blk, reg, a, b, dw, dhs, phs, n, pw, src, blocks, coff, comp, cur, P, 
     return images
 
 
-@cpu_jit
+@cpu_jit(inline="always")
 def _plane_op(o, kind, a, b, dw, dhs, phs, n, pw, is_self, ops, fp, var, bufs, acc, kb, P,
               has_ntk, t_zero):
     """One per-plane operation (conv, ABReLU, affine): returns (buffer index, planes, width,
