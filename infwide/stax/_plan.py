@@ -80,9 +80,9 @@ def match_form(k, need_full, layer):
         return [match_form(ki, need_full, layer) for ki in k]
     if k.n_spatial == 0 or k.diagonal_spatial != bool(need_full):
         if k.n_spatial > 0 and need_full and k.diagonal_spatial:
-            raise ValueError(f"{layer.name}: needs the full spatial covariance of its input, but an "
-                             "earlier layer kept only its diagonal; compute the kernel from the "
-                             "inputs (not from a Kernel built for another network).")
+            raise ValueError(f"{layer.name}: needs the full spatial covariance of its input, "
+                             "but an earlier layer kept only its diagonal; compute the kernel "
+                             "from the inputs (not from a Kernel built for another network).")
         if k.n_spatial > 0 and not need_full and not k.diagonal_spatial:
             xp = get_xp(k.nngp)
             conv = lambda m, nb: None if m is None else full_to_diagonal(xp, m, nb)

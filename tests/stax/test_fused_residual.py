@@ -55,6 +55,9 @@ NETS = {
     "pool_in_branch": lambda: stax.serial(
         conv(), block(stax.serial(stax.Relu(), conv(), stax.AvgPool((2, 2), (2, 2))),
                       stax.AvgPool((2, 2), (2, 2))), stax.Relu(), conv(), stax.GlobalAvgPool()),
+    "mixed_transitions": lambda: stax.serial(   # a strided conv and a pool leave one block
+        conv(), block(main_path((2, 2)), stax.AvgPool((3, 3), (2, 2), "SAME", True)),
+        stax.GlobalAvgPool()),
     "flatten": lambda: stax.serial(conv(), block(main_path((2, 2)), conv(s=(2, 2))),
                                    stax.Relu(), stax.Flatten(), stax.Dense(2)),
     "full_out": lambda: stax.serial(conv(), block(main_path((2, 2)), conv(s=(2, 2)))),
