@@ -9,7 +9,7 @@ plan as the CPU runner (``_plan.make_plan``: flat layers, requirements, typed op
 """
 from ..kernels.cuda.reference import ACT_ABRELU, ACT_ERF
 from ..kernels.ops import AvgPool, Conv, Dual
-from ._plan import make_plan, match_form
+from ._plan import make_plan, match_form, needs_of
 
 __all__ = ["steps", "serial_kernel_gpu"]
 
@@ -77,18 +77,33 @@ def _run_pool(k, op):
 
 
 def serial_kernel_gpu(layer, k, out_full, **kwargs):
-    """``layer.kernel(k, out_full)`` with the fused CUDA paths where they apply."""
+    """``layer.kernel(k, out_full)`` with the fused CUDA paths where they apply (also inside
+    the branches of a residual block, each run by its own plan)."""
     plan = make_plan(layer, out_full)
     layers, reqs = plan.layers, plan.reqs
     for step in steps(plan):
         i = step[1]
-        full_2d = (not k.diagonal_spatial and k.n_spatial == 2 and plan.needs_full_input(i))
+        full_2d = (not isinstance(k, list) and not k.diagonal_spatial and k.n_spatial == 2
+                   and plan.needs_full_input(i))
         if step[0] == "block" and full_2d:
             k = _run_block(k, layers[i:step[2]], plan.ops[i:step[2]], step[3])
             continue
         stop = step[2] if step[0] == "block" else i + 1
         for m in range(i, stop):
-            k = match_form(k, plan.needs_full_input(m), layers[m])
-            pooled = _run_pool(k, plan.ops[m]) if not k.diagonal_spatial else None
-            k = pooled if pooled is not None else layers[m].kernel(k, out_full=reqs[m], **kwargs)
+            k = _run_layer(k, layers[m], plan.ops[m], plan.needs_full_input(m), reqs[m],
+                           **kwargs)
     return k
+
+
+def _run_layer(k, layer, op, need_full, out_full, **kwargs):
+    """One layer: the CUDA pool, a ``parallel`` whose branches are planned in turn, or the
+    layer's own ``kernel``."""
+    k = match_form(k, need_full, layer)
+    part = layer.branch_part()
+    if isinstance(k, list):
+        if part is not None and part.kind == "parallel" and len(k) == len(part.branches):
+            return [serial_kernel_gpu(l, match_form(ki, needs_of(l)(out_full), l), out_full,
+                                      **kwargs) for l, ki in zip(part.branches, k)]
+        return layer.kernel(k, out_full=out_full, **kwargs)
+    pooled = _run_pool(k, op) if not k.diagonal_spatial else None
+    return pooled if pooled is not None else layer.kernel(k, out_full=out_full, **kwargs)
