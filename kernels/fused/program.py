@@ -45,7 +45,9 @@ class Program:
     ops: np.ndarray        # (n_ops, 10) kind, fh|mode, fw, lo_h, lo_w, valid, H, W, var_off, arg
     fp: np.ndarray         # (n_ops, 2) conv: (W2/f, b2); affine: (W2, b2); abrelu: (A, F);
                            # combine: (alpha, beta)
-    blocks: np.ndarray     # (n_blocks, 17), see compile_program
+    blocks: np.ndarray     # (n_blocks, 17): first op, end op, H, W, Rh, Rw, first full group,
+                           # full groups, first half group, half groups, end (TR_*), coff
+                           # base, layout size, end H, end W, first and end transition
     planes: np.ndarray     # (n, 2) offsets (dh, dw): per block the full list, then the half list
     groups: np.ndarray     # (n_groups, 3) dw, first plane, number of planes
     coff: np.ndarray       # flat compact-layout offsets of every block's registers
