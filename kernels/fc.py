@@ -24,37 +24,39 @@ from ._jit import cpu_jit, cpu_pjit
 from .dense import affine
 from .activations.relu import abrelu_dual
 from .fused.scalar import abrelu_entry, abrelu_constants
+from .ops import Affine, Dual
 
 __all__ = ["OP_AFFINE", "OP_ABRELU", "fc_chain", "fc_chain_reference", "chain_arrays",
            "self_variance_chain", "is_fc_op"]
 
 OP_AFFINE, OP_ABRELU = 0, 1
-_KINDS = {"affine": OP_AFFINE, "abrelu": OP_ABRELU}
 
 
 def is_fc_op(op):
-    """Whether a fused-op descriptor is one this module runs (``affine`` or ``abrelu``)."""
-    return op is not None and op[0] in _KINDS
+    """Whether a typed operation is one this module runs (``Affine`` or an ABReLU ``Dual``)."""
+    return isinstance(op, Affine) or (isinstance(op, Dual) and op.kind == "abrelu")
 
 
 def chain_arrays(ops, dtype):
     """Operation codes and parameters: kinds (n,), params (n, 2) in ``dtype``.
 
-    affine -> (W2, b2); abrelu (a, b) -> (A, F) with A = (a^2+b^2)/2, F = (a-b)^2/(2 pi).
+    Affine -> (W2, b2); ABReLU (a, b) -> (A, F) with A = (a^2+b^2)/2, F = (a-b)^2/(2 pi).
     """
-    kinds = np.array([_KINDS[op[0]] for op in ops], dtype=np.int64)
+    kinds = np.array([OP_AFFINE if isinstance(op, Affine) else OP_ABRELU for op in ops],
+                     dtype=np.int64)
     params = np.zeros((len(ops), 2), dtype=dtype)
     for n, op in enumerate(ops):
-        params[n] = op[1:3] if op[0] == "affine" else abrelu_constants(op[1], op[2])
+        params[n] = (op.W2, op.b2) if isinstance(op, Affine) else abrelu_constants(*op.params)
     return kinds, params
 
 
 def _apply_one(xp, op, k11, k12, k22, theta, want_dot):
     """One operation of the reference, on arrays (k11, k22 broadcast against k12)."""
-    if op[0] == "affine":
-        k12 = affine(k12, op[1], op[2])
-        return k12, (None if theta is None else k12 + theta * k12.dtype.type(op[1]))
-    k_out, dot = abrelu_dual(k11, k12, k22, want_dot and theta is not None, op[1], op[2])
+    if isinstance(op, Affine):
+        k12 = affine(k12, op.W2, op.b2)
+        return k12, (None if theta is None else k12 + theta * k12.dtype.type(op.W2))
+    a, b = op.params
+    k_out, dot = abrelu_dual(k11, k12, k22, want_dot and theta is not None, a, b)
     return k_out, (None if theta is None else theta * dot)
 
 

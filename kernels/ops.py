@@ -94,14 +94,14 @@ OPS = (Affine, Conv, Dual, AvgPool, GlobalAvgPool, Flatten, Branches)
 def is_gaussian_after(op, gaussian):
     """Whether the output of ``op`` is a centred Gaussian (what a ``Dual`` needs at its input),
     given whether its input is: affine maps and convolutions make one, nonlinearities, Flatten
-    and products do not, poolings keep what they get; a sum or concatenation of Gaussian
-    branches is Gaussian."""
+    and products of several branches do not, poolings keep what they get; a sum or
+    concatenation of Gaussian branches is Gaussian (as ``FanInSum``/``FanInProd`` say)."""
     if isinstance(op, (Affine, Conv)):
         return True
     if isinstance(op, (Dual, Flatten)):
         return False
     if isinstance(op, Branches):
-        if op.combine == "prod":
+        if op.combine == "prod" and len(op.branches) > 1:
             return False
         outs = []
         for branch in op.branches:

@@ -12,22 +12,6 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = {"infwide": ROOT / "infwide", "infwide.kernels": ROOT / "kernels"}
 
-# The two cycles inside infwide.stax, removed by the planner change (helper "eng": one
-# planner in infwide/stax/_plan.py). Each is a closed path of imports whose first step is the
-# function-level import that closes it; the test ignores that one import and fails if any
-# other cycle remains. The lead deletes this list after the merge.
-KNOWN_CYCLES_REMOVED_BY_THE_PLANNER_CHANGE = [
-    ("infwide.stax.combinators", "infwide.stax._fusion", "infwide.stax.combinators"),
-    ("infwide.stax.layer", "infwide.stax._gpu_plan", "infwide.stax.combinators",
-     "infwide.stax.layer"),
-]
-# A cycle in helper "duals"' files (kernels/activations: ``_launch`` imports ``_cuda`` inside
-# a function, ``_cuda`` imports ``_launch``), left to that change; same form as above.
-KNOWN_CYCLES_IN_THE_DUALS_FILES = [
-    ("infwide.kernels.activations._launch", "infwide.kernels.activations._cuda",
-     "infwide.kernels.activations._launch"),
-]
-KNOWN_CYCLES = KNOWN_CYCLES_REMOVED_BY_THE_PLANNER_CHANGE + KNOWN_CYCLES_IN_THE_DUALS_FILES
 
 
 def _modules():
@@ -165,18 +149,8 @@ def test_the_cycle_finder_can_fail():
     assert _a_cycle(graph, comp) == "a -> b -> c -> a"
 
 
-def test_the_known_cycles_are_still_there():
-    """A known cycle that is gone must leave the list (so the list never hides a new one)."""
-    graph = _graph()
-    for path in KNOWN_CYCLES:
-        missing = [f"{a} -> {b}" for a, b in zip(path, path[1:]) if b not in graph[a]]
-        assert not missing, f"known cycle {path} is gone ({missing}): delete it from the list"
-
-
 def test_no_import_cycles():
     graph = _graph()
-    for path in KNOWN_CYCLES:
-        graph[path[0]].discard(path[1])
     found = _cycles(graph)
     assert not found, "import cycles: " + "; ".join(_a_cycle(graph, c) for c in found)
 

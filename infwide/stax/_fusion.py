@@ -1,20 +1,22 @@
 """The CPU fusion planner: which runs of a ``serial`` network go to the fused engine.
 
 ``Serial.kernel`` (and ``Serial.kernel_fn`` for raw inputs) hand the layer list here. Layers
-that describe themselves with ``fused_op()`` (``Dense`` -> ``("affine", W2, b2)``, the ABReLU
-family -> ``("abrelu", a, b)``, ``Conv`` -> ``("conv", ...)``, ``AvgPool``, ``GlobalAvgPool``,
-``Flatten``) and sit next to each other form a *run*; a run goes to one fused routine instead of
-one pass over memory per layer:
+that describe themselves with ``fused_op()`` (typed operations of ``kernels.ops``: ``Dense`` ->
+``Affine``, the ABReLU family -> ``Dual("abrelu", (a, b))``, ``Conv`` -> ``Conv``, ``AvgPool``,
+``GlobalAvgPool``, ``Flatten``) and sit next to each other form a *run*; a run goes to one
+fused routine instead of one pass over memory per layer:
 
 - on (N1, N2) kernels (no spatial axes), a run of affine/abrelu layers goes to
   ``kernels.fc.fc_chain`` (one pass, upper triangle only when x2 is None);
-- on 2-d spatial kernels, a run of conv/abrelu/affine/avgpool layers (and strided 'ntk'
-  convolutions, which ``Conv.fused_op`` leaves out: see ``_strided_conv_op``) ending, if it
-  does, with ``GlobalAvgPool`` or ``Flatten`` goes to ``kernels.fused`` (groups of offset
-  planes, all layers between two poolings while they sit in cache). A run at the network's
-  inputs reads the raw images (``Serial.kernel_fn``), so the (N1, N2, H, H, W, W) input
-  covariance is never built; a run on a covariance already computed (the branches of a
-  residual block, planned inside ``parallel`` too) is taken when it pays (``_worth_on_kernel``).
+- on 2-d spatial kernels, a run of conv (any strides)/abrelu/affine/avgpool layers and
+  residual blocks (``FanOut``, ``parallel``, ``FanInSum``/``FanInProd``/``FanInConcat``: one
+  ``ops.Branches``, see ``_plan.spatial_run``) ending, if it does, with ``GlobalAvgPool`` or
+  ``Flatten`` goes to ``kernels.fused`` (groups of offset planes, all layers between two
+  transitions while they sit in cache). A run at the network's inputs reads the raw images
+  (``Serial.kernel_fn``), so the (N1, N2, H, H, W, W) input covariance is never built; a run on
+  a covariance already computed (after a layer the engine does not take, e.g. a LayerNorm; the
+  branches of a residual block that is not fused whole, planned inside ``parallel`` too) is
+  taken when it pays (``_worth_on_kernel``).
 
 Everything else runs through the layers' own ``kernel`` methods, exactly as without the planner.
 The fused results equal the layer-by-layer ones to rounding (tests/test_fused_fc.py,
@@ -35,14 +37,14 @@ from ..kernel import Kernel
 from ..kernels import fc
 from ..kernels.gram import gram
 from ..kernels.fused.chain import spatial_chain, spatial_chain_kernel
-from ..kernels.fused.program import compile_program, supported
+from ..kernels.fused.program import NotFusable, compile_program, is_readout
+from ..kernels.ops import Affine, AvgPool, Branches, Conv, Dual
 from ._inputs import canonical_inputs
-from .combinators import Parallel, Repeat, Serial, match_form
-from .conv import Conv
+from ._plan import make_plan, match_form, needs_of, spatial_run
 from ..kernel import normalize_get as _normalize_get
 from .layer import _is_spatial, _output
 
-__all__ = ["serial_kernel", "kernel_from_inputs", "flatten_layers", "fusion_enabled",
+__all__ = ["serial_kernel", "kernel_from_inputs", "fusion_enabled",
            "fusion_disabled"]
 
 _STATE = threading.local()   # per thread: how deep inside fusion_disabled() it is
@@ -66,41 +68,8 @@ def fusion_disabled():
         _STATE.disabled -= 1
 
 
-def flatten_layers(layer):
-    """The layers of nested ``serial``/``repeat`` as one flat list (other layers kept whole).
-
-    Flattening does not change the kernel: ``Serial`` and ``Repeat`` fold the same requirements
-    and call the same layers in the same order."""
-    if isinstance(layer, Serial):
-        return [l for sub in layer.layers for l in flatten_layers(sub)]
-    if isinstance(layer, Repeat):
-        return [l for _ in range(layer.n) for l in flatten_layers(layer.layer)]
-    return [layer]
-
-
-def _requirements(layers, out_full):
-    reqs = [out_full] * len(layers)
-    for i in range(len(layers) - 1, 0, -1):
-        reqs[i - 1] = layers[i].input_needs_full(reqs[i])
-    return reqs
-
-
-def _op(layer):
-    f = getattr(layer, "fused_op", None)
-    op = f() if f is not None else None
-    return op if op is not None else _strided_conv_op(layer)
-
-
-def _strided_conv_op(layer):
-    """``("sconv", filter, strides, padding, W2, b2)`` for a strided 'ntk' ``Conv`` (its own
-    ``fused_op`` covers stride 1): in the engine it is a transition between blocks, offset
-    plane ``s D`` of its input feeding plane ``D`` of its output. Filter and strides in the
-    kernel's spatial order, as ``Conv.fused_op`` gives them."""
-    if not isinstance(layer, Conv) or layer.parameterization != "ntk" or \
-            layer.spec.out_perm != tuple(range(len(layer._f))) or all(t == 1 for t in layer._t):
-        return None
-    return ("sconv", tuple(layer._f), tuple(layer._t), layer.padding, layer.W_std ** 2,
-            0.0 if layer.b_std is None else layer.b_std ** 2)
+def _is_dual(op):
+    return isinstance(op, Dual)
 
 
 def _fc_run(layers, i, gaussian):
@@ -110,10 +79,10 @@ def _fc_run(layers, i, gaussian):
     its error message."""
     j = i
     while j < len(layers):
-        op = _op(layers[j])
-        if not fc.is_fc_op(op) or (op[0] == "abrelu" and not gaussian):
+        op = layers[j].fused_op()
+        if not fc.is_fc_op(op) or (_is_dual(op) and not gaussian):
             break
-        gaussian = op[0] == "affine"
+        gaussian = isinstance(op, Affine)
         j += 1
     return j
 
@@ -126,12 +95,12 @@ def _shapes_after(layers, k):
 
 
 def _run_fc(k, layers):
-    ops = [_op(l) for l in layers]
+    ops = [l.fused_op() for l in layers]
     nngp, ntk, cov1, cov2, _ = fc.fc_chain(k.nngp, k.ntk, k.cov1, k.cov2, ops,
                                            x1_is_x2=k.x1_is_x2)
     s1, s2 = _shapes_after(layers, k)
     return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
-                     is_gaussian=ops[-1][0] == "affine")
+                     is_gaussian=isinstance(ops[-1], Affine))
 
 
 def _can_fuse(k):
@@ -143,10 +112,10 @@ def _can_fuse(k):
 def serial_kernel(serial, k, out_full=False):
     """``serial.kernel(k, out_full)``: fused runs where they apply, the layers' own ``kernel``
     methods elsewhere (and everywhere when fusion is off or the arrays live on a GPU)."""
+    plan = make_plan(serial, out_full)
     if not _can_fuse(k):
-        return _layer_by_layer(serial.layers, serial.requirements(out_full), k)
-    layers = flatten_layers(serial)
-    return _run(layers, _requirements(layers, out_full), k)
+        return _layer_by_layer(plan.layers, plan.reqs, k)
+    return _run(plan.layers, plan.reqs, k)
 
 
 def _run(layers, reqs, k):
@@ -161,30 +130,31 @@ def _run(layers, reqs, k):
         if fused is not None:
             k, i = fused
             continue
-        if isinstance(layers[i], Parallel) and isinstance(k, list):
-            k = _parallel(layers[i], reqs[i], k)
+        part = layers[i].branch_part()
+        if part is not None and part.kind == "parallel" and isinstance(k, list) and \
+                len(k) == len(part.branches):
+            k = _parallel(part.branches, reqs[i], k)
         else:
             k = _layer_by_layer(layers[i:i + 1], reqs[i:i + 1], k)
         i += 1
     return k
 
 
-def _parallel(par, out_full, ks):
-    """``Parallel.kernel`` with each branch planned too (a residual block's branches: a bare
-    strided ``Conv`` shortcut, a ``serial`` main path)."""
-    par._check_n(ks, "kernels")
+def _parallel(branches, out_full, ks):
+    """``Parallel.kernel`` with each branch planned too (the branches of a residual block the
+    engine does not take whole: a bare strided ``Conv`` shortcut, a ``serial`` main path)."""
     out = []
-    for l, ki in zip(par.layers, ks):
-        sub = flatten_layers(l)
-        out.append(_run(sub, _requirements(sub, out_full), ki))
+    for l, ki in zip(branches, ks):
+        plan = make_plan(l, out_full)
+        out.append(_run(plan.layers, plan.reqs, match_form(ki, needs_of(l)(out_full), l)))
     return out
 
 
 def _worth_on_kernel(ops):
     """With pair tensors read and written slab by slab (``kernels.fused.emit.skew_*``), a run
-    with a convolution, a pooling or a readout beats the layers' array code even alone
-    (bench/NOTES.md, step 12); a lone nonlinearity or Dense is left to its layer."""
-    return len(ops) >= 3 or any(op[0] in ("conv", "avgpool", "sconv", "gap", "flatten")
+    with a convolution, a pooling, a residual block or a readout beats the layers' array code
+    even alone (bench/NOTES.md, step 12); a lone nonlinearity or Dense is left to its layer."""
+    return len(ops) >= 3 or any(isinstance(op, (Conv, AvgPool, Branches)) or is_readout(op)
                                 for op in ops)
 
 
@@ -196,11 +166,14 @@ def _spatial_on_kernel(layers, reqs, i, k):
         return None
     if not layers[i].input_needs_full(reqs[i]):
         return None
-    ops, gaussian = _spatial_run(layers[i:], k.is_gaussian)
+    ops, gaussian, n = spatial_run(layers[i:], k.is_gaussian, k.shape1)
     if not _worth_on_kernel(ops):
         return None
-    j = i + len(ops)
-    prog = compile_program(ops, k.shape1[1:3], k.nngp.dtype, reqs[j - 1])
+    j = i + n
+    try:
+        prog = compile_program(ops, k.shape1[1:3], k.nngp.dtype, reqs[j - 1])
+    except NotFusable:
+        return None
     nngp, ntk, cov1, cov2 = spatial_chain_kernel(prog, k.nngp, k.ntk, k.cov1, k.cov2,
                                                  k.x1_is_x2, k.ntk is not None)
     s1, s2 = _shapes_after(layers[i:j], k)
@@ -221,26 +194,6 @@ def _layer_by_layer(layers, reqs, k):
 
 
 # -- spatial runs from the raw inputs -------------------------------------------------------
-_GAUSSIAN_AFTER = {"conv": True, "sconv": True, "affine": True, "abrelu": False,
-                   "flatten": False}
-
-
-def _spatial_run(layers, gaussian=False):
-    """Descriptors of the leading run the spatial engine takes, and whether its output is
-    Gaussian. A nonlinearity on a non-Gaussian input (e.g. raw inputs) ends the run, so that
-    the layer raises; so does GlobalAvgPool or Flatten (after it)."""
-    ops = []
-    for l in layers:
-        op = _op(l)
-        if not supported(op) or (op[0] == "abrelu" and not gaussian):
-            break
-        ops.append(op)
-        gaussian = _GAUSSIAN_AFTER.get(op[0], gaussian)
-        if op[0] in ("gap", "flatten"):
-            break
-    return ops, gaussian
-
-
 def _raw_inputs(serial, x1, x2):
     """Canonical (batch-first, channels-last) host inputs of one dtype (validated by
     ``check_inputs``); None when the engine cannot take them (GPU arrays, a Kernel,
@@ -267,14 +220,14 @@ def kernel_from_inputs(serial, x1, x2=None, get=None):
     guards name the layer at fault)."""
     if not fusion_enabled():
         return None
-    layers = flatten_layers(serial)
     xs = _raw_inputs(serial, x1, x2)
     if xs is None:
         return None
     names, as_tuple = _normalize_get(get)
     want_ntk = names is None or "ntk" in names
     out_shape = serial.output_shape(tuple(as_array(x1, "x1").shape))
-    reqs = _requirements(layers, _is_spatial(out_shape))
+    plan = make_plan(serial, _is_spatial(out_shape))
+    layers, reqs = plan.layers, plan.reqs
     lead = _fc_from_inputs if xs[0].ndim == 2 else _spatial_from_inputs
     k, j, finite = lead(layers, xs, reqs, want_ntk)
     if k is None:
@@ -311,7 +264,7 @@ def _fc_from_inputs(layers, xs, reqs, want_ntk):
     # chain computes (it divides by d on the way in); else a separate pass per side.
     cov1 = np.diagonal(g) / d if x2 is None else np.mean(x1 * x1, axis=-1)
     cov2 = None if x2 is None else np.mean(x2 * x2, axis=-1)
-    ops = [_op(l) for l in layers[:j]]
+    ops = [l.fused_op() for l in layers[:j]]
     nngp, ntk, cov1, cov2, finite = fc.fc_chain(g, None, cov1, cov2, ops,
                                                 x1_is_x2=x2 is None, want_ntk=want_ntk,
                                                 in_div=x1.shape[-1], overwrite_nngp=True)
@@ -319,21 +272,24 @@ def _fc_from_inputs(layers, xs, reqs, want_ntk):
     for l in layers[:j]:
         s1, s2 = l.output_shape(s1), l.output_shape(s2)
     k = Kernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
-               x1_is_x2=x2 is None, is_gaussian=ops[-1][0] == "affine", diagonal_spatial=True)
+               x1_is_x2=x2 is None, is_gaussian=isinstance(ops[-1], Affine),
+               diagonal_spatial=True)
     return k, j, finite
 
 
 def _spatial_from_inputs(layers, xs, reqs, want_ntk):
-    ops, gaussian = _spatial_run(layers)
-    if not ops or (len(ops) == 1 and ops[0][0] not in ("conv", "sconv")):
+    ops, gaussian, j = spatial_run(layers, False, xs[0].shape)
+    if not ops or (len(ops) == 1 and not isinstance(ops[0], Conv)):
         return None, 0, False
-    j = len(ops)
-    return _engine_kernel(layers[:j], ops, xs, reqs[j - 1], want_ntk, gaussian), j, False
+    try:
+        prog = compile_program(ops, xs[0].shape[1:3], xs[0].dtype, reqs[j - 1])
+    except NotFusable:
+        return None, 0, False
+    return _engine_kernel(layers[:j], prog, xs, want_ntk, gaussian), j, False
 
 
-def _engine_kernel(layers, ops, xs, end_full, want_ntk, gaussian):
+def _engine_kernel(layers, prog, xs, want_ntk, gaussian):
     x1, x2 = xs
-    prog = compile_program(ops, x1.shape[1:3], x1.dtype, end_full)
     if prog.end in ("full", "diag"):   # a spatial output as large as the input covariance
         check_memory(layers[-1], x1, x2, prog.end == "full", x1.dtype.itemsize, want_ntk)
     nngp, ntk, cov1, cov2 = spatial_chain(prog, x1, x2, want_ntk)
@@ -341,4 +297,5 @@ def _engine_kernel(layers, ops, xs, end_full, want_ntk, gaussian):
     for l in layers:
         s1, s2 = l.output_shape(s1), l.output_shape(s2)
     return Kernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=s1, shape2=s2,
-                  x1_is_x2=x2 is None, is_gaussian=gaussian, diagonal_spatial=prog.end != "full")
+                  x1_is_x2=x2 is None, is_gaussian=gaussian,
+                  diagonal_spatial=prog.end != "full")

@@ -9,10 +9,10 @@ Kernel rules (Neural Tangents, Novak et al. 2020; Yang 2019 for the tensor-progr
 """
 import numpy as np
 
-from ..kernels.forms import full_to_diagonal
 from ..backend import get_xp, result_dtype
 from ..guards import check_memory, fused_lower_bound_bytes
-from .layer import Layer, as_generator
+from ._plan import chain_needs, match_form, needs_of, requirements
+from .layer import BranchPart, Layer, as_generator
 
 __all__ = ["serial", "parallel", "FanOut", "FanInSum", "FanInProd", "FanInConcat",
            "Identity", "repeat", "Serial", "Parallel", "match_form"]
@@ -28,22 +28,6 @@ def _split_rng(rng, n):
     if rng is None:
         return [None] * n
     return _child_rngs(as_generator(rng), n)
-
-
-def match_form(k, need_full, layer):
-    """Give ``layer`` the spatial form it needs: full -> diagonal is a cheap view."""
-    if isinstance(k, list):
-        return [match_form(ki, need_full, layer) for ki in k]
-    if k.n_spatial == 0 or k.diagonal_spatial != bool(need_full):
-        if k.n_spatial > 0 and need_full and k.diagonal_spatial:
-            raise ValueError(f"{layer.name}: needs the full spatial covariance of its input, but an "
-                             "earlier layer kept only its diagonal; compute the kernel from the "
-                             "inputs (not from a Kernel built for another network).")
-        if k.n_spatial > 0 and not need_full and not k.diagonal_spatial:
-            xp = get_xp(k.nngp)
-            return k.map_covariances(lambda m, nb: full_to_diagonal(xp, m, nb),
-                                     diagonal_spatial=True)
-    return k
 
 
 class Serial(Layer):
@@ -87,15 +71,13 @@ class Serial(Layer):
 
     def requirements(self, out_full):
         """Whether each layer's output must carry the full spatial covariance."""
-        reqs = [out_full] * len(self.layers)
-        for i in range(len(self.layers) - 1, 0, -1):
-            reqs[i - 1] = self.layers[i].input_needs_full(reqs[i])
-        return reqs
+        return requirements(self.layers, out_full)
 
     def input_needs_full(self, out_full):
-        for l in reversed(self.layers):
-            out_full = l.input_needs_full(out_full)
-        return out_full
+        return chain_needs(self.layers)(out_full)
+
+    def flatten(self):
+        return [l for sub in self.layers for l in sub.flatten()]
 
     def kernel_steps(self, k, out_full=False):
         for i, (sub, req) in enumerate(zip(self.layers, self.requirements(out_full))):
@@ -110,8 +92,8 @@ class Serial(Layer):
         return None
 
     def kernel(self, k, out_full=False):
-        # The CPU fusion planner: fused runs where they apply, else each layer's own kernel
-        # in turn (imported here: _fusion imports this module).
+        # The CPU runner of the plan: fused runs where they apply, else each layer's own
+        # kernel in turn (imported here: _fusion reads the Numba engine, loaded on first use).
         from ._fusion import serial_kernel
         return serial_kernel(self, k, out_full)
 
@@ -177,7 +159,13 @@ class Parallel(Layer):
         return tuple(o[0] for o in out), [o[1] for o in out]
 
     def input_needs_full(self, out_full):
-        return any(l.input_needs_full(out_full) for l in self.layers)
+        needs = needs_of(self.layers[0]) if self.layers else None
+        for l in self.layers[1:]:
+            needs = needs | needs_of(l)
+        return bool(needs is not None and needs(out_full))
+
+    def branch_part(self):
+        return BranchPart("parallel", branches=self.layers)
 
     def kernel(self, k, out_full=False):
         self._check_n(k, "kernels")
@@ -212,6 +200,9 @@ class FanOut(Layer):
     def kernel(self, k, out_full=False):
         return [k] * self.num
 
+    def branch_part(self):
+        return BranchPart("fan_out", num=self.num)
+
 
 class _FanIn(Layer):
     """Base of the fan-in layers: they take a list and return one output."""
@@ -238,6 +229,9 @@ class FanInSum(_FanIn):
     """Sum of branches (residual connections)."""
 
     name = "FanInSum"
+
+    def branch_part(self):
+        return BranchPart("fan_in", combine="sum")
 
     def output_shape(self, input_shape):
         self._check_list(input_shape, "input shapes")
@@ -271,6 +265,9 @@ class FanInProd(_FanIn):
     """Elementwise product of branches."""
 
     name = "FanInProd"
+
+    def branch_part(self):
+        return BranchPart("fan_in", combine="prod")
 
     def output_shape(self, input_shape):
         return FanInSum.output_shape(self, input_shape)
@@ -324,6 +321,9 @@ class FanInConcat(_FanIn):
     def __init__(self, axis=-1):
         self.axis = int(axis)
         self.name = f"FanInConcat(axis={self.axis})"
+
+    def branch_part(self):
+        return BranchPart("fan_in", combine="concat", axis=self.axis)
 
     def output_shape(self, input_shape):
         self._check_list(input_shape, "input shapes")
@@ -382,6 +382,9 @@ class Identity(Layer):
     def kernel(self, k, out_full=False):
         return k
 
+    def flatten(self):
+        return []
+
 
 class Repeat(Layer):
     """``layer`` applied ``n`` times with the same parameters (as NT's ``repeat``)."""
@@ -427,18 +430,16 @@ class Repeat(Layer):
         return total, ct
 
     def input_needs_full(self, out_full):
-        for _ in range(self.n):
-            out_full = self.layer.input_needs_full(out_full)
-        return out_full
+        return chain_needs([self.layer] * self.n)(out_full)
 
     def input_axes(self):
         return self.layer.input_axes()
 
+    def flatten(self):
+        return [l for _ in range(self.n) for l in self.layer.flatten()]
+
     def kernel(self, k, out_full=False):
-        reqs = [out_full] * self.n
-        for i in range(self.n - 1, 0, -1):
-            reqs[i - 1] = self.layer.input_needs_full(reqs[i])
-        for req in reqs:
+        for req in requirements([self.layer] * self.n, out_full):
             k = match_form(k, self.layer.input_needs_full(req), self.layer)
             k = self.layer.kernel(k, out_full=req)
         return k

@@ -20,6 +20,7 @@ from ..kernels.conv import (conv_diag, conv_full, conv_transpose_diag, conv_tran
                             embed_diagonal, out_size_and_pads, transpose_pads,
                             circular_transpose_offset)
 from ..kernels.dense import affine
+from ..kernels import ops as kops
 from ..kernels.forms import full_to_diagonal
 from . import _convops as ops
 from ._spatial import ConvSpec, int_tuple, parse_padding, permute_kernel_spatial
@@ -195,10 +196,6 @@ class _ConvBase(Layer):
     def input_needs_full(self, out_full):
         return out_full
 
-    def fused_op(self):
-        """Descriptor for the fused engine: stride-1 shared 'ntk' convolutions only."""
-        return None
-
     def _kernel_op(self, full):
         return conv_full if full else conv_diag
 
@@ -251,13 +248,13 @@ class Conv(_ConvBase):
     kind = "Conv"
 
     def fused_op(self):
-        """``("conv", filter_shape, padding, W_std^2, b_std^2)`` for stride-1 'ntk' convolutions
-        whose output keeps the input's spatial order (filter in kernel spatial order)."""
-        if self.parameterization != "ntk" or any(t != 1 for t in self.strides) or \
-                self.spec.out_perm != tuple(range(len(self._f))):
+        """``ops.Conv(filter_shape, strides, padding, W_std^2, b_std^2)`` for 'ntk'
+        convolutions (any strides) whose output keeps the input's spatial order; filter and
+        strides in the kernel's spatial order. Else None."""
+        if self.parameterization != "ntk" or self.spec.out_perm != tuple(range(len(self._f))):
             return None
-        return ("conv", tuple(self._f), self.padding, self.W_std ** 2,
-                0.0 if self.b_std is None else self.b_std ** 2)
+        return kops.Conv(tuple(self._f), tuple(self._t), self.padding, self.W_std ** 2,
+                         0.0 if self.b_std is None else self.b_std ** 2)
 
 
 class ConvTranspose(_ConvBase):

@@ -11,6 +11,7 @@ applied to ``cov1``, ``cov2`` and every spatial entry: the bias is shared across
 """
 import numpy as np
 
+from ..kernels import ops
 from ..kernels.dense import affine
 from ..backend import get_xp
 from .layer import Layer
@@ -119,11 +120,11 @@ class Dense(Layer):
 
     # -- infinite width --------------------------------------------------------------------
     def fused_op(self):
-        """``("affine", W_std^2, b_std^2)`` for the fused engine ('ntk' parameterization only;
-        otherwise None and the layer runs its own ``kernel``)."""
+        """``ops.Affine(W_std^2, b_std^2)`` ('ntk' parameterization only; otherwise None and
+        the layer runs its own ``kernel``)."""
         if self.parameterization != "ntk":
             return None
-        return ("affine", self.W_std ** 2, 0.0 if self.b_std is None else self.b_std ** 2)
+        return ops.Affine(self.W_std ** 2, 0.0 if self.b_std is None else self.b_std ** 2)
 
     def kernel(self, k, out_full=False):
         W2 = self.W_std ** 2

@@ -28,18 +28,17 @@ class Elementwise(Layer):
         The nonlinearity and its derivative, for the finite network and its backward pass.
     dual : callable ``(k11, k12, k22, want_dot) -> (k12_out, dot or None)``
         The closed-form (or quadrature) dual activation; ``k11``/``k22`` broadcast to ``k12``.
+    op : ``kernels.ops.Dual`` or None
+        The same dual as a typed operation for the fused engines (e.g.
+        ``Dual("abrelu", (a, b))``); None keeps the layer on its own ``kernel`` path.
     """
 
-    def __init__(self, name, fn, dfn, dual):
-        self.name, self.fn, self.dfn, self.dual = name, fn, dfn, dual
-
-    #: Descriptor for the fused CPU engine (``infwide.stax._fusion``), e.g. ``("abrelu", a, b)``
-    #: for the ABReLU family; None (the default) keeps the layer on its own ``kernel`` path.
-    fused = None
+    def __init__(self, name, fn, dfn, dual, op=None):
+        self.name, self.fn, self.dfn, self.dual, self._op = name, fn, dfn, dual, op
 
     def fused_op(self):
-        """The fused-engine descriptor of this nonlinearity, or None."""
-        return self.fused
+        """This nonlinearity as a ``kernels.ops.Dual``, or None."""
+        return self._op
 
     def apply(self, params, x, rng=None):
         return self.fn(get_xp(x), x)

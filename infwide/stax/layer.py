@@ -26,6 +26,7 @@ documents its own layout for ``apply``):
   from the readout back to the inputs, so the cheapest form the whole network allows is used).
 """
 import collections
+import dataclasses
 
 import numpy as np
 
@@ -36,9 +37,22 @@ from ..kernel import VALID_GETS, Kernel, normalize_get
 from ..keywords import APPLY_KEYWORDS, reject_unknown
 from ._inputs import check_inputs, inputs_to_kernel
 
-__all__ = ["Layer", "as_generator", "as_layer", "prepare_inputs", "input_shape", "VALID_GETS"]
+__all__ = ["Layer", "BranchPart", "as_generator", "as_layer", "prepare_inputs", "input_shape",
+           "VALID_GETS"]
 
 _NAMEDTUPLES = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class BranchPart:
+    """A layer's role in ``FanOut(n) -> parallel(b_1, ..., b_n) -> fan-in`` for the planner:
+    ``kind`` "fan_out" (``num`` copies), "parallel" (``branches``, the layers) or "fan_in"
+    (``combine`` "sum", "prod" or "concat" along ``axis``)."""
+    kind: str
+    num: int = 0
+    branches: tuple = ()
+    combine: str = ""
+    axis: int = -1
 
 
 def as_generator(rng):
@@ -194,6 +208,20 @@ class Layer:
 
     def input_needs_full(self, out_full):
         return out_full
+
+    def fused_op(self):
+        """What this layer does to a covariance, as a typed operation of ``kernels.ops``
+        (``Affine``, ``Conv``, ``Dual``, ...) that the fused engines run; None (the default)
+        when it can't be fused and runs its own ``kernel``."""
+        return None
+
+    def flatten(self):
+        """This layer as a flat list of layers (``serial``/``repeat`` unfold; the planner)."""
+        return [self]
+
+    def branch_part(self):
+        """The role of this layer in a residual block (``BranchPart``), or None."""
+        return None
 
     def input_axes(self):
         """``(batch_axis, channel_axis)`` of the raw inputs this layer reads; None: any layout."""

@@ -6,6 +6,7 @@ input (a Dense or Conv layer right before it).
 """
 import functools
 
+from ..kernels import ops
 from ..kernels.activations.arccos import rectified_monomial_dual, sign_dual
 from ..kernels.activations.relu import abrelu_dual
 from ._activation_args import FiniteGuard, Stabilized, real
@@ -32,12 +33,10 @@ def ABRelu(a, b, do_stabilize=False):
     """
     a, b = real("ABRelu", "a", a), real("ABRelu", "b", b)
     dual = functools.partial(abrelu_dual, a=a, b=b)
-    layer = Elementwise(f"ABRelu({a}, {b})", functools.partial(_abrelu_fn, a=a, b=b),
-                        functools.partial(_abrelu_dfn, a=a, b=b),
-                        Stabilized(dual) if do_stabilize else dual)
-    if not do_stabilize:
-        layer.fused = ("abrelu", a, b)   # descriptor for the fused CPU engine (stax._fusion)
-    return layer
+    return Elementwise(f"ABRelu({a}, {b})", functools.partial(_abrelu_fn, a=a, b=b),
+                       functools.partial(_abrelu_dfn, a=a, b=b),
+                       Stabilized(dual) if do_stabilize else dual,
+                       op=None if do_stabilize else ops.Dual("abrelu", (a, b)))
 
 
 def _renamed(layer, name):

@@ -6,6 +6,7 @@ wired to its dual in ``kernels.activations``.
 import functools
 import math
 
+from ..kernels import ops
 from ..kernels.activations.erf import erf_dual
 from ..kernels.activations.exp import exp_dual, gaussian_dual
 from ..kernels.activations.gelu import gelu_dual
@@ -42,7 +43,8 @@ def Erf(a=1., b=1., c=0.):
     a, b, c = (real("Erf", n, v) for n, v in (("a", a), ("b", b), ("c", c)))
     return Elementwise(f"Erf({a}, {b}, {c})", functools.partial(_erf_fn, a=a, b=b, c=c),
                        functools.partial(_erf_dfn, a=a, b=b, c=c),
-                       functools.partial(erf_dual, a=a, b=b, c=c))
+                       functools.partial(erf_dual, a=a, b=b, c=c),
+                       op=ops.Dual("erf", (a, b, c)))
 
 
 def Sigmoid_like():

@@ -8,6 +8,7 @@ these layers need the full spatial covariance of their input (``input_needs_full
 import numpy as np
 
 from ..backend import get_xp
+from ..kernels import ops
 from ..kernels.conv import out_size_and_pads
 from ..kernels.pool import (avg_pool_full, global_avg_full, global_sum_full, sum_pool_full,
                             window_counts)
@@ -131,7 +132,8 @@ class _Pool(Layer):
     def fused_op(self):
         if self.kind == "SumPool":
             return None
-        return ("avgpool", self.window, self.strides, self.padding, self.normalize_edges)
+        return ops.AvgPool(tuple(self.window), tuple(self.strides), self.padding,
+                           self.normalize_edges)
 
     def kernel(self, k, out_full=False):
         _needs_full(self, k)
@@ -209,7 +211,7 @@ class _GlobalPool(Layer):
         return True
 
     def fused_op(self):
-        return ("gap",) if self.kind == "GlobalAvgPool" else None
+        return ops.GlobalAvgPool() if self.kind == "GlobalAvgPool" else None
 
     def kernel(self, k, out_full=False):
         self.output_shape(k.shape1)

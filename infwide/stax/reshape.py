@@ -8,6 +8,7 @@ is needed, which is what makes Flatten-read-out CNNs cheap (``input_needs_full``
 import numpy as np
 
 from ..backend import get_xp
+from ..kernels import ops
 from ..kernels.pool import flatten_diag, flatten_full
 from .layer import Layer
 
@@ -59,7 +60,7 @@ class _Flatten(Layer):
         return False
 
     def fused_op(self):
-        return ("flatten",)
+        return ops.Flatten()
 
     def kernel(self, k, out_full=False):
         if k.n_spatial == 0:

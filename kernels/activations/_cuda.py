@@ -7,8 +7,7 @@ which Numba-CUDA compiles as device functions.
 """
 import functools
 
-from .._jit import cuda_module
-from ._launch import cuda_entry
+from .._jit import cpu_jit, cuda_module
 
 cuda = cuda_module()
 
@@ -27,3 +26,20 @@ def dual_kernel(scalar):
             nngp[i, j, r], dot[i, j, r] = scalar(a[ia, ja, ra], k[i, j, r], b[ib, jb, r],
                                                  prm, k.dtype.type)
     return kernel
+
+
+@cpu_jit
+def cuda_entry(m, kshape, ashape, bshape):
+    """Indices of flat entry ``m`` of ``k`` (shape ``kshape`` = (P, Q, R)) and of its variances
+    in ``a``/``b`` (shapes ``ashape``/``bshape``): ``(i, j, r, ia, ja, ra, ib, jb)``. Takes
+    shapes, not arrays, so that the CUDA simulator can call it too."""
+    Q, R = kshape[1], kshape[2]
+    i = m // (Q * R)
+    j = (m // R) % Q
+    r = m % R
+    ia = i if ashape[0] > 1 else 0
+    ja = j if ashape[1] > 1 else 0
+    ra = r if ashape[2] > 1 else 0
+    ib = i if bshape[0] > 1 else 0
+    jb = j if bshape[1] > 1 else 0
+    return i, j, r, ia, ja, ra, ib, jb

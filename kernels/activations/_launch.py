@@ -21,7 +21,7 @@ import numpy as np
 from .._jit import cpu_jit, cuda_module, cuda_simulated
 from .._xp import get_xp
 
-__all__ = ["FAST_MIN_SIZE", "FastDual", "canonical3", "cuda_entry"]
+__all__ = ["FAST_MIN_SIZE", "FastDual", "canonical3"]
 
 FAST_MIN_SIZE = 1 << 13   # below this many entries the reference (a few NumPy passes) wins
 _THREADS = 256
@@ -133,20 +133,3 @@ def _run_cuda(scalar, xp, a, k, b, nngp, dot, prm):
     dev = [cuda.to_device(x) for x in (a, k, b, nngp, dot)]
     kernel[blocks, threads](*dev, prm)
     return dev[3].copy_to_host(), dev[4].copy_to_host()
-
-
-@cpu_jit
-def cuda_entry(m, kshape, ashape, bshape):
-    """Indices of flat entry ``m`` of ``k`` (shape ``kshape`` = (P, Q, R)) and of its variances
-    in ``a``/``b`` (shapes ``ashape``/``bshape``): ``(i, j, r, ia, ja, ra, ib, jb)``. Takes
-    shapes, not arrays, so that the CUDA simulator can call it too."""
-    Q, R = kshape[1], kshape[2]
-    i = m // (Q * R)
-    j = (m // R) % Q
-    r = m % R
-    ia = i if ashape[0] > 1 else 0
-    ja = j if ashape[1] > 1 else 0
-    ra = r if ashape[2] > 1 else 0
-    ib = i if bshape[0] > 1 else 0
-    jb = j if bshape[1] > 1 else 0
-    return i, j, r, ia, ja, ra, ib, jb

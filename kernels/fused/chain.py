@@ -38,15 +38,17 @@ def _pick(outs, prog):
 
 
 def _workspaces(prog, dtype, from_pairs=False):
-    """Per thread: group buffers, accumulators, two compact layouts (K and Theta each: the
-    current block's input and the next one's; also block 0's when it is read from pair
-    tensors, and a full output's), plane index lists."""
-    n_slots = numba.get_num_threads()
+    """Per thread: group buffers, accumulators, the plane slots of residual branches, the
+    registers of two blocks (the current one's and the next one's, K and Theta each, sized
+    for the largest compact layout: also block 0's when it is read from pair tensors, and a
+    full output's), plane index lists."""
+    n_threads = numba.get_num_threads()
     L = prog.scratch_len
     comp = max(prog.comp_len, prog.end_len, prog.comp0_len if from_pairs else 0)
-    return (np.zeros((n_slots, 4, L), dtype), np.zeros((n_slots, 2, L), dtype),
-            np.zeros((n_slots, 2, 2, comp), dtype),
-            np.zeros((n_slots, 2, prog.group_max), np.int64))
+    return (np.zeros((n_threads, 4, L), dtype), np.zeros((n_threads, 2, L), dtype),
+            np.zeros((n_threads, prog.n_slots, 2, L), dtype),
+            np.zeros((n_threads, 2, prog.n_regs, 2, comp), dtype),
+            np.zeros((n_threads, 2, prog.group_max), np.int64))
 
 
 #: Below this many covariance entries (pairs x entries of the first block) one thread runs
@@ -62,8 +64,8 @@ def _call(pairs, is_self, sym, source, var, prog, inv_c, has_ntk, ws, outs):
         numba.set_num_threads(1)
     try:
         run_pairs(pairs, is_self, sym, *source, var, prog.ops, prog.fp, prog.blocks,
-                  prog.planes, prog.groups, prog.coff, prog.pool, prog.inv_h, prog.inv_w,
-                  prog.tparams, prog.end_coff, prog.pad, inv_c, has_ntk, *ws, *outs)
+                  prog.planes, prog.groups, prog.coff, prog.pool, prog.treg, prog.inv_h,
+                  prog.inv_w, prog.tparams, prog.end_coff, prog.pad, inv_c, has_ntk, *ws, *outs)
     finally:
         numba.set_num_threads(threads)
 

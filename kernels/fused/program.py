@@ -1,64 +1,61 @@
-"""Compile a run of fused-op descriptors into the flat tables the engine's loops read.
+"""Compile a run of typed operations (``kernels.ops``) into the flat tables the engine's
+loops read.
 
-Descriptors (from the layers' ``fused_op()``):
+Operations (from the layers' ``fused_op()``):
 
-    ("conv", (fh, fw), padding, W2, b2)      stride-1 'ntk' Conv, padding 'SAME' or 'VALID'
-    ("abrelu", a, b)                          ABReLU-family nonlinearity
-    ("affine", W2, b2)                        Dense ('ntk') on every spatial entry
-    ("avgpool", window, strides, padding, normalize_edges)
-    ("sconv", (fh, fw), (sh, sw), padding, W2, b2)   a strided 'ntk' Conv
-    ("gap",)                                  GlobalAvgPool (ends the spatial part)
-    ("flatten",)                              Flatten (ends the spatial part)
+    Conv, unit strides                  per plane; padding 'SAME' or 'VALID'
+    Dual("abrelu", (a, b))              per plane (ABReLU-family nonlinearity)
+    Affine(W2, b2)                      per plane (Dense on every spatial entry)
+    Branches                            per plane: slots and a combine (``graph``)
+    AvgPool, Conv with strides          transitions into a register of the next block
+    GlobalAvgPool, Flatten              end the spatial part
 
-The run is cut into *blocks* at the poolings: within a block every operation maps each offset
-plane to itself, so a plane goes through the whole block at once. Each block also gets the
-*radius* of offsets it must compute, folded back from what the end of the run needs: all
-offsets for a full-covariance output or GlobalAvgPool, only (0, 0) for Flatten or a diagonal
-output, and ``s R + w - 1`` before an average pool whose output needs radius ``R``.
+``graph.lay_out`` cuts the run into *blocks* at the transitions (within a block every operation
+maps each offset plane to itself, so a plane goes through the whole block at once) and writes
+each block's instruction list. Each block also gets the *radius* of offsets it must compute,
+folded back from what the end of the run needs: all offsets for a full-covariance output or
+GlobalAvgPool, only (0, 0) for Flatten or a diagonal output, ``s R + w - 1`` before an average
+pool whose output needs radius ``R`` and ``s R`` before a strided convolution (the largest
+over the transitions leaving a block).
 """
 import dataclasses
 
 import numpy as np
 
 from ..conv import out_size_and_pads
+from ..ops import Conv, Dual, GlobalAvgPool
 from ..pool import window_counts
 from .emit import compact_offsets
+from .graph import NotFusable, is_readout, is_transition, lay_out, supported, window
 from .scalar import abrelu_constants
 
-__all__ = ["Program", "compile_program", "supported", "OP_CONV", "OP_ABRELU", "OP_AFFINE",
-           "TR_POOL", "TR_GAP", "TR_FLATTEN", "TR_END", "TR_SCONV"]
+__all__ = ["Program", "compile_program", "supported", "is_readout", "is_transition",
+           "NotFusable", "OP_CONV", "OP_ABRELU", "OP_AFFINE", "OP_LOAD", "OP_SAVE", "OP_RESTORE",
+           "OP_COMBINE", "OP_SCATTER", "TR_GAP", "TR_FLATTEN", "TR_END", "TR_NONE"]
 
-OP_CONV, OP_ABRELU, OP_AFFINE = 0, 1, 2
-TR_POOL, TR_GAP, TR_FLATTEN, TR_END, TR_SCONV = 0, 1, 2, 3, 4
-_TRANSITIONS = ("avgpool", "sconv", "gap", "flatten")
-_PADDINGS = ("SAME", "VALID")
-
-
-def supported(op, n_spatial=2):
-    """Whether the engine runs this descriptor (2-d, 'SAME'/'VALID' padding)."""
-    if op is None:
-        return False
-    kind = op[0]
-    if kind == "conv":
-        return len(op[1]) == n_spatial == 2 and op[2] in _PADDINGS
-    if kind in ("avgpool", "sconv"):
-        return len(op[1]) == n_spatial == 2 and op[3] in _PADDINGS
-    return kind in ("abrelu", "affine", "gap", "flatten")
+OP_CONV, OP_ABRELU, OP_AFFINE, OP_LOAD, OP_SAVE, OP_RESTORE, OP_COMBINE, OP_SCATTER = range(8)
+TR_GAP, TR_FLATTEN, TR_END, TR_NONE = 1, 2, 3, 5
+_INSTR = {"load": OP_LOAD, "save": OP_SAVE, "restore": OP_RESTORE, "combine": OP_COMBINE,
+          "scatter": OP_SCATTER}
 
 
 @dataclasses.dataclass
 class Program:
     """The tables (see ``engine`` for how they are read)."""
-    ops: np.ndarray        # (n_ops, 10) kind, fh, fw, lo_h, lo_w, valid, Hin, Win, var_off, -
-    fp: np.ndarray         # (n_ops, 2) conv: (W2/f, b2); affine: (W2, b2); abrelu: (A, F)
-    blocks: np.ndarray     # (n_blocks, 16), see compile_program
+    ops: np.ndarray        # (n_ops, 10) kind, fh|mode, fw, lo_h, lo_w, valid, H, W, var_off, arg
+    fp: np.ndarray         # (n_ops, 2) conv: (W2/f, b2); affine: (W2, b2); abrelu: (A, F);
+                           # combine: (alpha, beta)
+    blocks: np.ndarray     # (n_blocks, 17): first op, end op, H, W, Rh, Rw, first full group,
+                           # full groups, first half group, half groups, end (TR_*), coff
+                           # base, layout size, end H, end W, first and end transition
     planes: np.ndarray     # (n, 2) offsets (dh, dw): per block the full list, then the half list
     groups: np.ndarray     # (n_groups, 3) dw, first plane, number of planes
-    coff: np.ndarray       # flat compact-layout offsets of every block's input
-    pool: np.ndarray       # (n_blocks, 11) wh, ww, sh, sw, lo_h, lo_w, Hn, Wn, Rnh, Rnw, diag
-    tparams: np.ndarray    # (n_blocks, 2) strided conv: (W2 / f, b2)
-    inv_h: np.ndarray      # (n_blocks, Hmax) 1 / window count per pooled row
-    inv_w: np.ndarray      # (n_blocks, Wmax)
+    coff: np.ndarray       # flat compact-layout offsets of every block's registers
+    pool: np.ndarray       # (n_tr, 11) wh, ww, sh, sw, lo_h, lo_w, Hn, Wn, Rnh, Rnw, diag
+    treg: np.ndarray       # (n_tr,) the register of the next block each transition writes
+    tparams: np.ndarray    # (n_tr, 2) strided conv: (W2 / f, b2)
+    inv_h: np.ndarray      # (n_tr, Hmax) 1 / window count per pooled row
+    inv_w: np.ndarray      # (n_tr, Wmax)
     var_len: int           # length of one image's variance row
     comp_len: int          # largest compact layout (the per-pair workspace)
     comp0_len: int         # compact layout of block 0 (read from pair tensors, see emit.skew)
@@ -70,49 +67,34 @@ class Program:
     end: str               # "gap", "flatten", "full" or "diag"
     out_hw: tuple          # spatial size at the end of the run
     n_ops: int
+    n_regs: int            # most registers of one block
+    n_slots: int           # most plane slots of one block
 
 
-def _blocks(ops):
-    """Split into [(per-plane ops, transition op or None)]."""
-    out, cur = [], []
-    for op in ops:
-        if op[0] in _TRANSITIONS:
-            out.append((cur, op))
-            cur = []
-        else:
-            cur.append(op)
-    if cur or not out or out[-1][1][0] in ("avgpool", "sconv"):
-        out.append((cur, None))
-    return out
-
-
-def _res_after(ops, H, W):
-    for op in ops:
-        if op[0] == "conv" and op[2] == "VALID":
-            H, W = H - op[1][0] + 1, W - op[1][1] + 1
-    return H, W
-
-
-def _radii(blocks, in_hw, out_full):
-    """Input resolution and offset radius of every block (folded back from the end)."""
-    res = [in_hw]
-    for body, tr in blocks[:-1]:
-        H, W = _res_after(body, *res[-1])
-        res.append(tuple(out_size_and_pads(n, w, s, tr[3])[0]
-                         for n, w, s in zip((H, W), tr[1], tr[2])))
-    last_body, last_tr = blocks[-1]
-    H, W = _res_after(last_body, *res[-1])
-    want_all = (last_tr is None and out_full) or (last_tr is not None and last_tr[0] == "gap")
-    R = (H - 1, W - 1) if want_all else (0, 0)
+def _radii(layout, out_full):
+    """Offset radius of every block, folded back from the end."""
+    blocks = layout.blocks
+    want_all = (layout.end is None and out_full) or isinstance(layout.end, GlobalAvgPool)
+    R = (layout.end_hw[0] - 1, layout.end_hw[1] - 1) if want_all else (0, 0)
     radii = [None] * len(blocks)
     for b in range(len(blocks) - 1, -1, -1):
-        H, W = res[b]
+        H, W = blocks[b].hw
+        if b < len(blocks) - 1:
+            R = (0, 0)
+            for t in blocks[b].transitions:
+                extra = 0 if isinstance(t.op, Conv) else 1   # a convolution keeps d = s D
+                w, s = window(t.op)
+                R = tuple(max(R[i], s[i] * radii[b + 1][i] + extra * (w[i] - 1))
+                          for i in range(2))
         radii[b] = (min(R[0], H - 1), min(R[1], W - 1))
-        if b > 0:
-            tr = blocks[b - 1][1]
-            extra = 0 if tr[0] == "sconv" else 1   # a convolution keeps offsets: d = s D
-            R = tuple(s * r + extra * (w - 1) for r, w, s in zip(radii[b], tr[1], tr[2]))
-    return res, radii
+    return radii
+
+
+def _plane_step(block):
+    """Before strided convolutions (all of one stride) only offsets d = s D are needed."""
+    steps = {tuple(t.op.strides) if isinstance(t.op, Conv) else (1, 1)
+             for t in block.transitions}
+    return steps.pop() if len(steps) == 1 else (1, 1)
 
 
 def _plane_lists(Rh, Rw, step=(1, 1)):
@@ -151,83 +133,107 @@ def _groups(plist, H, W, P, first):
     return out
 
 
-def _op_rows(body, H, W, dtype, var_len):
+def _instr_rows(block, var_len, t0):
+    """Rows of the op table and ``fp`` for one block's instructions (``t0``: the index of the
+    block's first transition in the program's transition tables)."""
     rows, fps = [], []
-    for op in body:
-        if op[0] == "conv":
-            (fh, fw), valid = op[1], op[2] == "VALID"
+    for ins in block.instrs:
+        H, W = ins.hw
+        if ins.kind != "op":
+            arg = ins.arg + (t0 if ins.kind == "scatter" else 0)
+            row = [_INSTR[ins.kind], ins.mode, 0, 0, 0, 0, H, W, 0, arg]
+            rows.append(row)
+            fps.append((ins.alpha, ins.beta))
+            continue
+        op = ins.op
+        if isinstance(op, Conv):
+            (fh, fw), valid = op.filter_shape, op.padding == "VALID"
             lo_h, lo_w = (0, 0) if valid else ((fh - 1) // 2, (fw - 1) // 2)
             rows.append([OP_CONV, fh, fw, lo_h, lo_w, int(valid), H, W, 0, 0])
-            fps.append((op[3] / (fh * fw), op[4]))
-            H, W = _res_after([op], H, W)
-        elif op[0] == "abrelu":
+            fps.append((op.W2 / (fh * fw), op.b2))
+        elif isinstance(op, Dual):
             rows.append([OP_ABRELU, 1, 1, 0, 0, 0, H, W, var_len, 0])
-            fps.append(abrelu_constants(op[1], op[2]))
+            fps.append(abrelu_constants(*op.params))
             var_len += H * W
         else:
             rows.append([OP_AFFINE, 1, 1, 0, 0, 0, H, W, 0, 0])
-            fps.append((op[1], op[2]))
-    return rows, fps, var_len, (H, W)
+            fps.append((op.W2, op.b2))
+    return rows, fps, var_len
 
 
-def _pool_row(tr, hw, radius_next, nxt_hw):
+def _pool_row(t, radius_next):
     """Scatter parameters of an average pool or (``diag``) a strided convolution."""
-    (wh, ww), (sh, sw), pad = tr[1], tr[2], tr[3]
+    ((wh, ww), (sh, sw)), pad, hw = window(t.op), t.op.padding, t.hw_in
     lo_h = out_size_and_pads(hw[0], wh, sh, pad)[1]
     lo_w = out_size_and_pads(hw[1], ww, sw, pad)[1]
-    conv = tr[0] == "sconv"
-    inv_h = np.ones(hw[0]) if conv else 1.0 / window_counts(hw[0], wh, sh, pad, tr[4])
-    inv_w = np.ones(hw[1]) if conv else 1.0 / window_counts(hw[1], ww, sw, pad, tr[4])
-    row = [wh, ww, sh, sw, lo_h, lo_w, nxt_hw[0], nxt_hw[1], radius_next[0], radius_next[1],
-           int(conv)]
-    return row, inv_h, inv_w
+    conv = isinstance(t.op, Conv)
+    inv_h = np.ones(hw[0]) if conv else 1.0 / window_counts(hw[0], wh, sh, pad,
+                                                            t.op.normalize_edges)
+    inv_w = np.ones(hw[1]) if conv else 1.0 / window_counts(hw[1], ww, sw, pad,
+                                                            t.op.normalize_edges)
+    row = [wh, ww, sh, sw, lo_h, lo_w, t.hw_out[0], t.hw_out[1], radius_next[0],
+           radius_next[1], int(conv)]
+    tp = (t.op.W2 / (wh * ww), t.op.b2) if conv else (1.0, 0.0)
+    return row, inv_h, inv_w, tp
+
+
+def _ring(layout):
+    """P: the largest 'SAME' padding of a stride-1 convolution anywhere in the run."""
+    pads = [max((f - 1) // 2, f // 2) for blk in layout.blocks for ins in blk.instrs
+            if ins.kind == "op" and isinstance(ins.op, Conv) and ins.op.padding == "SAME"
+            for f in ins.op.filter_shape]
+    return max([0] + pads)
+
+
+def _end_name(layout, out_full):
+    if layout.end is None:
+        return "full" if out_full else "diag"
+    return "gap" if isinstance(layout.end, GlobalAvgPool) else "flatten"
 
 
 def compile_program(ops, in_hw, dtype, out_full):
     """Tables for the run ``ops`` on inputs of spatial size ``in_hw``; ``out_full`` says
-    whether a run that ends spatially must give the full covariance (else the diagonal)."""
-    blocks = _blocks(ops)
-    res, radii = _radii(blocks, tuple(in_hw), out_full)
+    whether a run that ends spatially must give the full covariance (else the diagonal).
+    Raises ``NotFusable`` for a run the engine does not take."""
+    layout = lay_out(ops, in_hw)
+    radii = _radii(layout, out_full)
     Hmax, Wmax = in_hw
-    op_rows, fps, blk_rows, planes, coffs, pool_rows, groups = [], [], [], [], [], [], []
-    pad_all = max([0] + [max((f - 1) // 2, f // 2) for op in ops if op[0] == "conv"
-                         and op[2] == "SAME" for f in op[1]])
-    inv_h = np.ones((len(blocks), Hmax))
-    inv_w = np.ones((len(blocks), Wmax))
-    tparams = np.zeros((len(blocks), 2))
-    var_len, coff_len, comp_len = 0, 0, 0
-    for b, (body, tr) in enumerate(blocks):
-        (H, W), (Rh, Rw) = res[b], radii[b]
-        rows, fp, var_len, end_hw = _op_rows(body, H, W, dtype, var_len)
-        step = tuple(tr[2]) if tr is not None and tr[0] == "sconv" else (1, 1)
-        full, half = _plane_lists(Rh, Rw, step)
+    pad_all = _ring(layout)
+    end = _end_name(layout, out_full)
+    end_kind = {"gap": TR_GAP, "flatten": TR_FLATTEN}.get(end, TR_END)
+    rows, fps, blk_rows, planes, coffs, groups = [], [], [], [], [], []
+    pool_rows, tregs, tparams, inv_h, inv_w = [], [], [], [], []
+    var_len, coff_len, comp_len, last = 0, 0, 0, len(layout.blocks) - 1
+    for b, blk in enumerate(layout.blocks):
+        (H, W), (Rh, Rw) = blk.hw, radii[b]
+        r, fp, var_len = _instr_rows(blk, var_len, len(pool_rows))
+        full, half = _plane_lists(Rh, Rw, _plane_step(blk))
         off, size = compact_offsets(H, W, Rh, Rw)
         gfull = _groups(full, H, W, pad_all, len(planes))
         ghalf = _groups(half, H, W, pad_all, len(planes) + len(full))
-        kind = TR_END if tr is None else {"avgpool": TR_POOL, "gap": TR_GAP, "sconv": TR_SCONV,
-                                          "flatten": TR_FLATTEN}[tr[0]]
-        blk_rows.append([len(op_rows), len(op_rows) + len(rows), H, W, Rh, Rw,
-                         len(groups), len(gfull), len(groups) + len(gfull), len(ghalf),
-                         kind, coff_len, size, end_hw[0], end_hw[1], 0])
+        end_hw = layout.end_hw if b == last else blk.hw
+        blk_rows.append([len(rows), len(rows) + len(r), H, W, Rh, Rw, len(groups), len(gfull),
+                         len(groups) + len(gfull), len(ghalf),
+                         end_kind if b == last else TR_NONE, coff_len, size, end_hw[0],
+                         end_hw[1], len(pool_rows), len(pool_rows) + len(blk.transitions)])
+        for t in blk.transitions:
+            prow, ih, iw, tp = _pool_row(t, radii[b + 1])
+            pool_rows.append(prow)
+            tregs.append(t.reg)
+            tparams.append(tp)
+            inv_h.append(np.pad(ih, (0, Hmax - len(ih)), constant_values=1.0))
+            inv_w.append(np.pad(iw, (0, Wmax - len(iw)), constant_values=1.0))
         groups += gfull + ghalf
-        op_rows += rows
+        rows += r
         fps += fp
         planes += full + half
         coffs.append(off.ravel())
         coff_len += off.size
         comp_len = max(comp_len, size if b > 0 else 0)
-        prow = [0] * 11
-        if kind in (TR_POOL, TR_SCONV):
-            prow, ih, iw = _pool_row(tr, end_hw, radii[b + 1], res[b + 1])
-            inv_h[b, :len(ih)], inv_w[b, :len(iw)] = ih, iw
-        if kind == TR_SCONV:
-            tparams[b] = (tr[4] / (tr[1][0] * tr[1][1]), tr[5])
-        pool_rows.append(prow)
-    last_tr = blocks[-1][1]
-    end = last_tr[0] if last_tr is not None else ("full" if out_full else "diag")
-    end_hw = _res_after(blocks[-1][0], *res[-1])
-    end_off, end_len = compact_offsets(end_hw[0], end_hw[1], end_hw[0] - 1, end_hw[1] - 1)
-    return Program(ops=np.array(op_rows, dtype=np.int64).reshape(-1, 10),
+    eh, ew = layout.end_hw
+    end_off, end_len = compact_offsets(eh, ew, eh - 1, ew - 1)
+    n_tr = len(pool_rows)
+    return Program(ops=np.array(rows, dtype=np.int64).reshape(-1, 10),
                    fp=np.array(fps, dtype=dtype).reshape(-1, 2),
                    blocks=np.array(blk_rows, dtype=np.int64),
                    planes=np.array(planes, dtype=np.int64).reshape(-1, 2),
@@ -235,9 +241,13 @@ def compile_program(ops, in_hw, dtype, out_full):
                    scratch_len=max(g[3] for g in groups),
                    group_max=max(g[2] for g in groups),
                    coff=np.concatenate(coffs).astype(np.int64),
-                   pool=np.array(pool_rows, dtype=np.int64),
-                   inv_h=inv_h.astype(dtype), inv_w=inv_w.astype(dtype),
-                   tparams=tparams.astype(dtype),
+                   pool=np.array(pool_rows, dtype=np.int64).reshape(n_tr, 11),
+                   treg=np.array(tregs, dtype=np.int64),
+                   tparams=np.array(tparams, dtype=dtype).reshape(n_tr, 2),
+                   inv_h=np.array(inv_h, dtype=dtype).reshape(n_tr, Hmax),
+                   inv_w=np.array(inv_w, dtype=dtype).reshape(n_tr, Wmax),
                    var_len=max(var_len, 1), comp_len=max(comp_len, 1), pad=pad_all, end=end,
-                   out_hw=end_hw, n_ops=len(op_rows), comp0_len=int(blk_rows[0][12]),
-                   end_coff=end_off, end_len=end_len if end == "full" else 0)
+                   out_hw=layout.end_hw, n_ops=len(rows), comp0_len=int(blk_rows[0][12]),
+                   end_coff=end_off, end_len=end_len if end == "full" else 0,
+                   n_regs=max(max(blk.n_regs for blk in layout.blocks), 1),
+                   n_slots=max(max(blk.n_slots for blk in layout.blocks), 1))

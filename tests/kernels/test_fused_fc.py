@@ -5,6 +5,7 @@ import pytest
 
 from infwide import stax
 from infwide.kernels.fc import fc_chain, fc_chain_reference
+from infwide.kernels.ops import Affine, Dual
 from infwide.stax._fusion import fusion_disabled
 
 from tests.conftest import assert_equals_general_path
@@ -14,8 +15,9 @@ TOL = {np.float32: 2e-6, np.float64: 1e-13}
 # k12 ~ k11 = k22, where theta is only determined to ~sqrt(eps) (the two paths may round
 # k11 k22 - k12^2 differently, e.g. with or without a fused multiply-add).
 TOL_SELF_NTK = {np.float32: 5e-4, np.float64: 2e-8}
-OPS = [("affine", 2.0, 0.1), ("abrelu", 0.0, 1.0), ("affine", 1.7, 0.0),
-       ("abrelu", -0.3, 1.2), ("affine", 0.9, 0.05), ("abrelu", -1.0, 1.0), ("affine", 1.1, 0.2)]
+OPS = [Affine(2.0, 0.1), Dual("abrelu", (0.0, 1.0)), Affine(1.7, 0.0),
+       Dual("abrelu", (-0.3, 1.2)), Affine(0.9, 0.05), Dual("abrelu", (-1.0, 1.0)),
+       Affine(1.1, 0.2)]
 
 
 def _rel(a, b):

@@ -135,10 +135,11 @@ def test_cuda_block_float32_within_1e5(sim_errors, field):
 # -- the references themselves, on the CPU -----------------------------------------------------
 
 def test_plan_groups_conv_activation_runs_between_pools():
-    from infwide.stax._gpu_plan import flatten, plan
-    layers = flatten(tiny_myrtle())
-    assert [s[0] for s in plan(layers)] == ["block", "layer", "block", "layer", "layer"]
-    assert plan(layers)[0] == ("block", 0, 4, "SAME") and plan(layers)[2] == ("block", 5, 7, "SAME")
+    from infwide.stax._gpu_plan import steps
+    from infwide.stax._plan import make_plan
+    plan = make_plan(tiny_myrtle(), False)
+    assert [s[0] for s in steps(plan)] == ["block", "layer", "block", "layer", "layer"]
+    assert steps(plan)[0] == ("block", 0, 4, "SAME") and steps(plan)[2] == ("block", 5, 7, "SAME")
 
 
 @pytest.mark.parametrize("padding", ["SAME", "VALID", "CIRCULAR"])

@@ -209,18 +209,26 @@ def test_mismatched_forms_give_a_clear_error():
 
 
 def test_fused_op_descriptors():
+    from infwide.kernels import ops
     assert stax.Conv(3, (3, 3), padding="same", W_std=2.0, b_std=0.5).fused_op() == \
-        ("conv", (3, 3), "SAME", 4.0, 0.25)
-    assert stax.Conv(3, (3, 1)).fused_op() == ("conv", (3, 1), "VALID", 1.0, 0.0)
-    assert stax.Conv(3, (3, 3), (2, 2)).fused_op() is None
+        ops.Conv((3, 3), (1, 1), "SAME", 4.0, 0.25)
+    assert stax.Conv(3, (3, 1)).fused_op() == ops.Conv((3, 1), (1, 1), "VALID", 1.0, 0.0)
+    assert stax.Conv(3, (3, 3), (2, 1)).fused_op() == ops.Conv((3, 3), (2, 1), "VALID", 1.0, 0.0)
     assert stax.Conv(3, (3, 3), parameterization="standard").fused_op() is None
     assert stax.ConvTranspose(3, (3, 3)).fused_op() is None and \
         stax.ConvLocal(3, (3, 3)).fused_op() is None
-    assert stax.AvgPool((2, 2), (2, 2)).fused_op() == ("avgpool", (2, 2), (2, 2), "VALID", False)
-    assert stax.GlobalAvgPool().fused_op() == ("gap",) and stax.Flatten().fused_op() == ("flatten",)
+    assert stax.AvgPool((2, 2), (2, 2)).fused_op() == \
+        ops.AvgPool((2, 2), (2, 2), "VALID", False)
+    assert stax.GlobalAvgPool().fused_op() == ops.GlobalAvgPool()
+    assert stax.Flatten().fused_op() == ops.Flatten()
+    assert stax.Dense(2, W_std=3.0).fused_op() == ops.Affine(9.0, 0.0)
+    assert stax.Relu().fused_op() == ops.Dual("abrelu", (0.0, 1.0))
+    assert stax.Relu(do_stabilize=True).fused_op() is None
+    assert stax.Erf(2.0, 0.5, 0.1).fused_op() == ops.Dual("erf", (2.0, 0.5, 0.1))
+    assert stax.Gelu().fused_op() is None and stax.LayerNorm().fused_op() is None
     assert stax.SumPool((2, 2)).fused_op() is None and stax.GlobalSumPool().fused_op() is None
     for layer in (stax.Conv(1, (2, 2)), stax.AvgPool((2, 2)), stax.GlobalAvgPool(),
-                  stax.Flatten()):
+                  stax.Flatten(), stax.Relu(), stax.Dense(1)):
         hash(layer.fused_op())
 
 
