@@ -117,29 +117,83 @@ def load_compact_plane(src, base, ph, pw, P, K):
 
 
 @cpu_jit
-def _box_same(src, dst, acc, ph, pw, fh, fw, lo_h, lo_w, P):
-    """'SAME' box sum over the flat interior rows ``[P S, (P + ph) S)``: a vertical pass into
-    ``acc``, then a horizontal one. Interior entries read ring entries (zero) where the filter
-    leaves the plane; ring outputs are junk and the first/last P ring entries are not written."""
-    S = pw + 2 * P
-    n = ph * S
-    a = acc[:n]
-    first = src[(P - lo_h) * S:(P - lo_h) * S + n]
+def _vsum(src, a, n, fh, start, S):
+    """Vertical pass of a box sum: ``a[i] = sum_t src[start + t S + i]`` (t < fh), added in
+    the order t = 0, 1, ...; a 3-tap filter in one pass instead of three."""
+    first = src[start:start + n]
+    if fh == 3:
+        r1 = src[start + S:start + S + n]
+        r2 = src[start + 2 * S:start + 2 * S + n]
+        for i in range(n):
+            a[i] = (first[i] + r1[i]) + r2[i]
+        return
     for i in range(n):
         a[i] = first[i]
     for t in range(1, fh):
-        row = src[(P - lo_h + t) * S:(P - lo_h + t) * S + n]
+        row = src[start + t * S:start + t * S + n]
         for i in range(n):
             a[i] += row[i]
-    m = n - 2 * P
-    out = dst[P * S + P:P * S + P + m]
-    head = a[P - lo_w:P - lo_w + m]
+
+
+@cpu_jit
+def _hsum_affine(a, out, other, m, fw, scale, b2, mode):
+    """Horizontal pass of a box sum ``s[i] = sum_u a[i + u]`` (u < fw, in that order) with the
+    convolution's affine map applied on the way out (one pass, not two):
+    mode 0: ``out = scale s + b2``; mode 1 (Theta, ``other`` = K'): ``out = other + scale s``;
+    mode 2 (Theta of raw inputs is zero): ``out = other = scale s + b2``."""
+    if fw == 3:
+        a1, a2 = a[1:1 + m], a[2:2 + m]
+        if mode == 0:
+            for i in range(m):
+                out[i] = scale * ((a[i] + a1[i]) + a2[i]) + b2
+        elif mode == 1:
+            for i in range(m):
+                out[i] = other[i] + scale * ((a[i] + a1[i]) + a2[i])
+        else:
+            for i in range(m):
+                kk = scale * ((a[i] + a1[i]) + a2[i]) + b2
+                out[i] = kk
+                other[i] = kk
+        return
     for i in range(m):
-        out[i] = head[i]
+        out[i] = a[i]
     for u in range(1, fw):
-        sh = a[P - lo_w + u:P - lo_w + u + m]
+        sh = a[u:u + m]
         for i in range(m):
             out[i] += sh[i]
+    _affine_mode(out, other, m, scale, b2, mode)
+
+
+@cpu_jit
+def _affine_mode(out, other, m, scale, b2, mode):
+    """The affine map of ``_hsum_affine`` on an already summed ``out``."""
+    if mode == 0:
+        for i in range(m):
+            out[i] = scale * out[i] + b2
+    elif mode == 1:
+        for i in range(m):
+            out[i] = other[i] + scale * out[i]
+    else:
+        for i in range(m):
+            kk = scale * out[i] + b2
+            out[i] = kk
+            other[i] = kk
+
+
+@cpu_jit
+def _box_same(src, dst, other, acc, ph, pw, fh, fw, lo_h, lo_w, P, scale, b2, mode):
+    """'SAME' box sum over the flat interior rows ``[P S, (P + ph) S)`` with the affine map
+    of ``_hsum_affine`` (``other``: K' for mode 1, Theta' for mode 2, unused for mode 0): a
+    vertical pass into ``acc``, then a horizontal one. Interior entries read ring entries
+    (zero) where the filter leaves the plane; ring outputs are junk and the first/last P ring
+    entries are not written."""
+    S = pw + 2 * P
+    n = ph * S
+    _vsum(src, acc, n, fh, (P - lo_h) * S, S)
+    m = n - 2 * P
+    lo = P * S + P
+    _hsum_affine(acc[P - lo_w:P - lo_w + m + fw - 1], dst[lo:lo + m], other[lo:lo + m], m, fw,
+                 scale, b2, mode)
 
 
 @cpu_jit
@@ -186,19 +240,19 @@ def conv_group(Kin, Tin, Kout, Tout, acc, dhs, phs, n, pw_in, fh, fw, lo_h, lo_w
         if ntk_box:
             _box_valid_group(Tin, Tout, acc[1], dhs, phs, n, pw_in, fh, fw, P, True)
         n = _box_valid_group(Kin, Kout, acc[0], dhs, phs, n, pw_in, fh, fw, P, False)
-    else:
-        pw = pw_in
-        tall = tall_rows(phs, n, P)
-        _box_same(Kin, Kout, acc[0], tall, pw, fh, fw, lo_h, lo_w, P)
-        if ntk_box:
-            _box_same(Tin, Tout, acc[1], tall, pw, fh, fw, lo_h, lo_w, P)
-    if n > 0 and pw > 0:
-        tall = tall_rows(phs, n, P)
-        if t_zero and has_ntk:
-            _scale_copy(Kout, Tout, tall, pw, P, scale, b2)
-        else:
-            affine_plane(Kout, Tout, tall, pw, P, scale, b2, has_ntk)
-    return n, pw
+        if n > 0 and pw > 0:
+            tall = tall_rows(phs, n, P)
+            if t_zero and has_ntk:
+                _scale_copy(Kout, Tout, tall, pw, P, scale, b2)
+            else:
+                affine_plane(Kout, Tout, tall, pw, P, scale, b2, has_ntk)
+        return n, pw
+    tall = tall_rows(phs, n, P)
+    _box_same(Kin, Kout, Tout, acc[0], tall, pw_in, fh, fw, lo_h, lo_w, P, scale, b2,
+              2 if t_zero and has_ntk else 0)
+    if ntk_box:
+        _box_same(Tin, Tout, Kout, acc[1], tall, pw_in, fh, fw, lo_h, lo_w, P, scale, b2, 1)
+    return n, pw_in
 
 
 @cpu_jit
