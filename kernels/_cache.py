@@ -14,15 +14,24 @@ temporary directory when that one cannot be written; ``NUMBA_CACHE_DIR``, when s
 it does for Numba. Numba picks a function's cache folder when the function is decorated, so
 the location is set only while infwide's functions are decorated (``outside_the_package``)
 and Numba's setting is restored afterwards: other libraries' caches are left alone.
+
+Inside that folder the kernels go to a subfolder named after a hash of every source file of
+``infwide.kernels`` (``source_stamp``). Numba checks a cached function against the time stamp
+of its own file only, not of the files whose functions it inlined: after an edit of
+``fused/planes.py`` alone, the cached ``fused/engine.run_pairs`` still held the old
+convolution (bench/NOTES.md, step 20). A new hash for any changed source gives every kernel
+a fresh folder, so no stale callee is ever run; an old folder is left for the user's cache
+cleaner (a few MB each).
 """
 import contextlib
 import functools
+import hashlib
 import os
 import tempfile
 
 import numba
 
-__all__ = ["cache_dir", "outside_the_package"]
+__all__ = ["cache_dir", "source_stamp", "outside_the_package"]
 
 
 def _writable(path):
@@ -47,13 +56,33 @@ def cache_dir():
     return ""
 
 
+def source_stamp(root=os.path.dirname(os.path.abspath(__file__))):
+    """A short hash of the names and contents of every ``.py`` file below ``root`` (by
+    default the sources of ``infwide.kernels``), in a fixed order."""
+    return _stamp(root)
+
+
+@functools.lru_cache(maxsize=None)
+def _stamp(root):
+    h = hashlib.sha256()
+    for dirpath, dirnames, files in os.walk(root):
+        dirnames.sort()
+        for name in sorted(f for f in files if f.endswith(".py")):
+            path = os.path.join(dirpath, name)
+            h.update(os.path.relpath(path, root).replace(os.sep, "/").encode() + b"\0")
+            with open(path, "rb") as f:
+                h.update(f.read() + b"\0")
+    return h.hexdigest()[:16]
+
+
 @contextlib.contextmanager
 def outside_the_package():
-    """Decorate ``cache=True`` functions inside this block to cache them in ``cache_dir()``
-    (or in ``NUMBA_CACHE_DIR`` when the user set it)."""
+    """Decorate ``cache=True`` functions inside this block to cache them in
+    ``<cache_dir() or NUMBA_CACHE_DIR>/infwide-<source_stamp()>``."""
     saved = numba.config.CACHE_DIR
-    if not saved:
-        numba.config.CACHE_DIR = cache_dir()
+    base = saved or cache_dir()
+    if base:
+        numba.config.CACHE_DIR = os.path.join(base, f"infwide-{source_stamp()}")
     try:
         yield
     finally:

@@ -59,3 +59,31 @@ def test_numba_cache_dir_wins(tmp_path):
     assert out == {"ours_chosen": ["nbc", "nbi"], "ours_beside": [],
                    "theirs_chosen": ["nbc", "nbi"], "theirs_beside": []}, out
     assert not (tmp_path / "xdg").exists()
+
+
+def test_a_changed_kernel_source_gets_a_fresh_cache_folder(tmp_path):
+    """Numba checks a cached function against its own file only; a callee edited in another
+    file must not leave the caller's stale machine code in use (bench/NOTES.md, step 20)."""
+    from infwide.kernels._cache import source_stamp
+    (tmp_path / "fused").mkdir()
+    (tmp_path / "engine.py").write_text("def run(): return plane()\n")
+    (tmp_path / "fused" / "planes.py").write_text("def plane(): return 1\n")
+    first = source_stamp(str(tmp_path))
+    (tmp_path / "fused" / "notes.txt").write_text("not a source")
+    assert source_stamp(str(tmp_path)) == first            # only .py files count
+    other = tmp_path.parent / (tmp_path.name + "-edit")
+    other.mkdir()
+    (other / "fused").mkdir()
+    (other / "engine.py").write_text("def run(): return plane()\n")
+    (other / "fused" / "planes.py").write_text("def plane(): return 2\n")
+    assert source_stamp(str(other)) != first                # a callee's edit changes it
+    assert len(first) == 16 and int(first, 16) >= 0
+
+
+def test_kernels_cache_in_a_folder_named_after_the_sources(tmp_path):
+    from infwide.kernels._cache import source_stamp
+    _run(tmp_path, NUMBA_CACHE_DIR=tmp_path / "mine", XDG_CACHE_HOME=tmp_path / "xdg")
+    stamped = tmp_path / "mine" / f"infwide-{source_stamp()}"
+    names = [f for _, _, fs in os.walk(stamped) for f in fs]
+    assert any("ours_square_plus_one" in f for f in names), names
+    assert not any("theirs_" in f for f in names), names
