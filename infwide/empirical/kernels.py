@@ -26,6 +26,7 @@ from ..stax.layer import as_generator, as_layer, input_shape, prepare_inputs
 from . import _tape
 from ._contract import OutputAxes
 from ._ntk_rules import layer_contribution
+from .batched import BatchedEmpirical
 
 __all__ = ["empirical_nngp_fn", "empirical_ntk_fn", "empirical_kernel_fn", "EmpiricalKernel"]
 
@@ -53,6 +54,18 @@ class _Empirical:
     def __init__(self, f, trace_axes, diagonal_axes, where):
         self.layer = as_layer(f, where)
         self.trace_axes, self.diagonal_axes, self.where = trace_axes, diagonal_axes, where
+
+    def batched(self, **batch_args):
+        """What ``infwide.batch(self, **batch_args)`` returns: this function in tiles."""
+        return BatchedEmpirical(self, batch_args)
+
+    @staticmethod
+    def named(names, values):
+        return _named(names, values)
+
+    def finish(self, names, as_tuple, values):
+        """The user's return value from the arrays ``values`` of ``names``."""
+        return _named(names, values) if as_tuple else values[0]
 
     def plan(self, y1, y2):
         plan = OutputAxes(y1.ndim, self.trace_axes, self.diagonal_axes, self.where)
@@ -163,9 +176,11 @@ def _named(names, values):
 class _KernelFn(_Empirical):
     """``kernel_fn(x1, x2, get, params, **apply_fn_kwargs)``: see ``empirical_kernel_fn``."""
 
+    names = _VALID
+
     def __call__(self, x1, x2=None, get=None, params=None, **apply_fn_kwargs):
         reject_unknown(self.where, apply_fn_kwargs, APPLY_KEYWORDS)
-        names, as_tuple = _normalize_get(get, self.where)
+        names, as_tuple = self.parse_get(get)
         if params is None:
             raise TypeError(f"{self.where}: `params` is required (the parameters from the "
                             "network's init_fn).")
@@ -173,8 +188,15 @@ class _KernelFn(_Empirical):
         out = restore(self.compute(x1, x2, params, names, apply_fn_kwargs), kind)
         values = [out[g] for g in names]
         if isinstance(values[0], list):  # one kernel per network output
-            return [(_named(names, v) if as_tuple else v[0]) for v in zip(*values)]
-        return _named(names, values) if as_tuple else values[0]
+            return [self.finish(names, as_tuple, v) for v in zip(*values)]
+        return self.finish(names, as_tuple, values)
+
+    def parse_get(self, get):
+        return _normalize_get(get, self.where)
+
+    def parse_call(self, args, kwargs):
+        """``(get, params, apply_fn_kwargs)`` from the arguments after ``x1, x2``."""
+        return _bind(self.where, ("get", "params"), args, kwargs)
 
 
 class _SingleFn(_Empirical):
@@ -183,11 +205,38 @@ class _SingleFn(_Empirical):
     def __init__(self, f, trace_axes, diagonal_axes, where, name):
         super().__init__(f, trace_axes, diagonal_axes, where)
         self.name = name
+        self.names = (name,)
 
     def __call__(self, x1, x2, params, **apply_fn_kwargs):
         reject_unknown(self.where, apply_fn_kwargs, APPLY_KEYWORDS)
         out = self.compute(x1, x2, params, (self.name,), apply_fn_kwargs)[self.name]
         return restore(out, result_kind(x1, x2))
+
+    def parse_get(self, get):
+        return self.names, False
+
+    def parse_call(self, args, kwargs):
+        """``(None, params, apply_fn_kwargs)`` from the arguments after ``x1, x2``."""
+        return (None,) + _bind(self.where, ("params",), args, kwargs)[1:]
+
+
+def _bind(where, names, args, kwargs):
+    """Bind positional ``args`` and keyword ``kwargs`` to ``names`` (as Python would), the
+    rest being the network's apply_fn keywords: ``(get or None, params, apply_fn_kwargs)``."""
+    if len(args) > len(names):
+        raise TypeError(f"{where}: takes x1, x2, {', '.join(names)} positionally; got "
+                        f"{2 + len(args)} positional arguments.")
+    bound, kwargs = dict(zip(names, args)), dict(kwargs)
+    for n in names:
+        if n in kwargs:
+            if n in bound:
+                raise TypeError(f"{where}: got multiple values for argument {n!r}.")
+            bound[n] = kwargs.pop(n)
+    if bound.get("params") is None:
+        raise TypeError(f"{where}: `params` is required (the parameters from the network's "
+                        "init_fn).")
+    reject_unknown(where, kwargs, APPLY_KEYWORDS)
+    return bound.get("get"), bound["params"], kwargs
 
 
 def empirical_nngp_fn(f, trace_axes=(-1,), diagonal_axes=()):
