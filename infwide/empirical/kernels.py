@@ -21,7 +21,7 @@ import numpy as np
 from ..backend import check_finite, get_xp
 from ..device import params_to_device, restore, result_kind
 from ..keywords import APPLY_KEYWORDS, reject_unknown
-from ..params import check_params
+from ..params import check_params, promote_inputs
 from ..stax.layer import as_generator, as_layer, input_shape, prepare_inputs
 from . import _tape
 from ._contract import OutputAxes
@@ -76,7 +76,9 @@ class _Empirical:
         x1 = _check_x(x1, "x1", self.where)
         x2 = None if x2 is None else _check_x(x2, "x2", self.where)
         check_params(self.layer, params, input_shape(x1), self.where)
-        return x1, x2, params_to_device(params, x1)
+        params = params_to_device(params, x1)
+        x2 = None if x2 is None else promote_inputs(x2, params)
+        return promote_inputs(x1, params), x2, params
 
     def nngp(self, y1s, y2s):
         out = []

@@ -34,6 +34,7 @@ from ..device import on_gpu, params_to_device, restore, result_kind
 from ..guards import check_memory, check_result
 from ..kernel import VALID_GETS, Kernel, normalize_get
 from ..keywords import APPLY_KEYWORDS, reject_unknown
+from ..params import promote_inputs
 from ._inputs import check_inputs, inputs_to_kernel
 
 __all__ = ["Layer", "as_generator", "as_layer", "prepare_inputs", "input_shape", "VALID_GETS"]
@@ -136,6 +137,7 @@ class Layer:
             if x.dtype.kind in "biu":
                 x = x.astype(np.float64)
         params = params_to_device(params, x)
+        x = promote_inputs(x, params)   # NumPy's promotion: float32 x, float64 params -> float64
         return restore(self.apply(params, x, rng=rng), kind)
 
     def kernel_fn(self, x1, x2=None, get=None, **kwargs):

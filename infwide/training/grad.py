@@ -11,7 +11,7 @@ import numpy as np
 from ..device import params_to_device
 from ..keywords import APPLY_KEYWORDS, reject_unknown
 from ..losses import as_loss, cross_entropy, mse
-from ..params import check_params
+from ..params import check_params, promote_inputs
 from ..stax.layer import as_layer, input_shape, prepare_inputs
 
 __all__ = ["vjp", "value_and_grad", "grad", "mse_loss", "cross_entropy_loss"]
@@ -53,6 +53,7 @@ def vjp(f, params, x, check=True, **kwargs):
     if check:
         check_params(layer, params, input_shape(x), "vjp")
     params = params_to_device(params, x)
+    x = promote_inputs(x, params)
     y, cache = layer.forward(params, x, **kwargs)
     return y, _VJP(layer, params, cache, y)
 
