@@ -15,6 +15,7 @@ Networks with a list of outputs (ending in ``parallel``) give a list of kernels,
 cross-terms ignored (as NT).
 """
 import collections
+import enum
 
 import numpy as np
 
@@ -28,7 +29,8 @@ from ._contract import OutputAxes
 from ._ntk_rules import layer_contribution
 from .batched import BatchedEmpirical
 
-__all__ = ["empirical_nngp_fn", "empirical_ntk_fn", "empirical_kernel_fn", "EmpiricalKernel"]
+__all__ = ["empirical_nngp_fn", "empirical_ntk_fn", "empirical_kernel_fn", "EmpiricalKernel",
+           "NtkImplementation"]
 
 EmpiricalKernel = collections.namedtuple("EmpiricalKernel", ("nngp", "ntk"))
 _VALID = ("nngp", "ntk")
@@ -241,6 +243,30 @@ def _bind(where, names, args, kwargs):
     return bound.get("get"), bound["params"], kwargs
 
 
+class NtkImplementation(enum.IntEnum):
+    """NT's choice of finite-width NTK method (``nt.NtkImplementation``), same names and values.
+
+    infwide has one method for all four: each layer's contribution from its forward
+    activations and hand-derived backward sensitivities (``Dense``: Gram matrices of those,
+    NT's "structured derivatives"; other layers: their Jacobian rows). The choice is accepted
+    so that NT code runs unchanged; the result is the same NTK, as in NT.
+    """
+    AUTO = 0
+    JACOBIAN_CONTRACTION = 1
+    NTK_VECTOR_PRODUCTS = 2
+    STRUCTURED_DERIVATIVES = 3
+
+
+def _check_implementation(implementation, where):
+    if implementation is None:
+        return
+    try:
+        NtkImplementation(implementation)
+    except ValueError:
+        raise ValueError(f"{where}: `implementation` must be an infwide.NtkImplementation (or "
+                         f"its value 0-3) as in NT; got {implementation!r}.") from None
+
+
 def empirical_nngp_fn(f, trace_axes=(-1,), diagonal_axes=()):
     """A function ``nngp_fn(x1, x2, params, **apply_fn_kwargs)`` computing one sample of the
     empirical NNGP ``f(x1) f(x2)^T`` of a finite network (Neural Tangents' semantics).
@@ -258,7 +284,8 @@ def empirical_nngp_fn(f, trace_axes=(-1,), diagonal_axes=()):
     return _SingleFn(f, trace_axes, diagonal_axes, "empirical_nngp_fn", "nngp")
 
 
-def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None, implementation=None):
+def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None,
+                     implementation=NtkImplementation.JACOBIAN_CONTRACTION):
     """A function ``ntk_fn(x1, x2, params, **apply_fn_kwargs)`` computing the empirical NTK
     ``sum_p d f(x1)/dp  d f(x2)/dp`` of a finite network (Neural Tangents' semantics).
 
@@ -267,14 +294,16 @@ def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None, impl
     ``Dense`` layers from Gram matrices of those, without building Jacobians; other layers
     contribute their Jacobian rows. ``trace_axes`` / ``diagonal_axes`` as in
     ``empirical_nngp_fn``. ``vmap_axes`` and ``implementation`` are accepted for compatibility
-    with Neural Tangents and ignored: ``stax`` networks treat examples independently, which is
-    what this computation uses.
+    with Neural Tangents and do not change the result (``implementation``: an
+    :class:`NtkImplementation` or its value, checked): ``stax`` networks treat examples
+    independently, which is what this computation uses.
     """
+    _check_implementation(implementation, "empirical_ntk_fn")
     return _SingleFn(f, trace_axes, diagonal_axes, "empirical_ntk_fn", "ntk")
 
 
 def empirical_kernel_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None,
-                        implementation=None):
+                        implementation=NtkImplementation.JACOBIAN_CONTRACTION):
     """A function ``kernel_fn(x1, x2, get, params, **apply_fn_kwargs)`` returning empirical
     NNGP and/or NTK samples of a finite network (Neural Tangents' semantics).
 
@@ -292,4 +321,5 @@ def empirical_kernel_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None,
     >>> k.nngp.shape, k.ntk.shape
     ((4, 4), (4, 4))
     """
+    _check_implementation(implementation, "empirical_kernel_fn")
     return _KernelFn(f, trace_axes, diagonal_axes, "empirical_kernel_fn")

@@ -59,3 +59,20 @@ def test_batched_empirical_errors_name_the_argument(net):
         batched(x1, None, params, params=params)
     with pytest.raises(TypeError, match="W_std"):
         batched(x1, None, params, W_std=2.)
+
+
+def test_ntk_implementation_nt_spelling(net):
+    """NT clients pass ``implementation=nt.NtkImplementation.X`` (or its int); same NTK."""
+    apply_fn, params, x1, x2 = net
+    assert [(m.name, m.value) for m in infwide.NtkImplementation] == [
+        ("AUTO", 0), ("JACOBIAN_CONTRACTION", 1), ("NTK_VECTOR_PRODUCTS", 2),
+        ("STRUCTURED_DERIVATIVES", 3)]   # nt.NtkImplementation in NT 0.6.5
+    want = infwide.empirical_ntk_fn(apply_fn)(x1, x2, params)
+    for impl in list(infwide.NtkImplementation) + [2]:
+        got = infwide.empirical_ntk_fn(apply_fn, vmap_axes=0, implementation=impl)(x1, x2, params)
+        np.testing.assert_array_equal(got, want)
+    k = infwide.empirical_kernel_fn(
+        apply_fn, implementation=infwide.NtkImplementation.NTK_VECTOR_PRODUCTS)
+    np.testing.assert_array_equal(k(x1, x2, "ntk", params), want)
+    with pytest.raises(ValueError, match="implementation.*got 7"):
+        infwide.empirical_ntk_fn(apply_fn, implementation=7)
