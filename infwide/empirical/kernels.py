@@ -30,7 +30,7 @@ from ._ntk_rules import layer_contribution
 from .batched import BatchedEmpirical
 
 __all__ = ["empirical_nngp_fn", "empirical_ntk_fn", "empirical_kernel_fn", "EmpiricalKernel",
-           "NtkImplementation"]
+           "NtkImplementation", "split_rng"]
 
 EmpiricalKernel = collections.namedtuple("EmpiricalKernel", ("nngp", "ntk"))
 _VALID = ("nngp", "ntk")
@@ -117,7 +117,7 @@ class _Empirical:
         """``{name: kernel}`` for the requested ``names``, one forward pass per input batch."""
         x1, x2, params = self.inputs(x1, x2, params)
         want_ntk = "ntk" in names
-        kw1, kw2 = _split_rng(kwargs, x2 is None)
+        kw1, kw2 = split_rng(kwargs, x2 is None)
         if want_ntk:
             y1, t1 = _tape.record(self.layer, params, x1, kw1)
             y2, t2 = (y1, t1) if x2 is None else _tape.record(self.layer, params, x2, kw2)
@@ -135,7 +135,7 @@ class _Empirical:
         return {k: (v if is_list else v[0]) for k, v in out.items()}
 
 
-def _split_rng(kwargs, same):
+def split_rng(kwargs, same):
     """As NT: an ``rng`` keyword gives x1 and x2 independent randomness (e.g. Dropout masks)
     unless ``x2`` is ``None`` (one forward pass)."""
     if same or kwargs.get("rng") is None:
