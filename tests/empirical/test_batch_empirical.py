@@ -76,3 +76,15 @@ def test_ntk_implementation_nt_spelling(net):
     np.testing.assert_array_equal(k(x1, x2, "ntk", params), want)
     with pytest.raises(ValueError, match="implementation.*got 7"):
         infwide.empirical_ntk_fn(apply_fn, implementation=7)
+
+
+def test_batched_empirical_store_resumes_and_refuses_other_params(net, tmp_path):
+    apply_fn, params, x1, _ = net
+    ntk_fn = infwide.empirical_ntk_fn(apply_fn)
+    batched = infwide.batch(ntk_fn, batch_size=4, store=tmp_path / "s")
+    first = np.array(batched(x1, None, params))
+    np.testing.assert_allclose(first, ntk_fn(x1, None, params), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(batched(x1, None, params)), first)
+    other = tuple(p if i else (p[0] * 2, p[1]) for i, p in enumerate(params))
+    with pytest.raises(ValueError, match="other keyword arguments"):
+        batched(x1, None, other)
