@@ -55,6 +55,14 @@ def jvp(f, params, x, d_params, dx=None, rng=None):
     return restore(y, kind), restore(dy, kind)
 
 
+def _fixed_rng(rng):
+    """The same randomness for every pass of one call: a Generator becomes one drawn seed (an
+    int seed stays, so that ``rng=0`` gives ``apply_fn(params, x, rng=0)``'s Dropout masks)."""
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(0, 2**63 - 1))
+    return rng
+
+
 def _displacement(new_params, params):
     return tree_map(lambda a, b: a - b, new_params, params)
 
@@ -71,9 +79,10 @@ class _Expanded:
 
     def __call__(self, new_params, x, **apply_fn_kwargs):
         reject_unknown(self.where, apply_fn_kwargs, APPLY_KEYWORDS)
-        rng = apply_fn_kwargs.get("rng")
+        rng = _fixed_rng(apply_fn_kwargs.get("rng"))
         layer, kind = self.layer, result_kind(x)
         x = prepare_inputs(x)
+        check_params(layer, self.params, input_shape(x), f"{self.where} (params)")
         check_params(layer, new_params, input_shape(x), f"{self.where} (new_params)")
         dp = params_to_device(_displacement(new_params, self.params), x)
         p0 = params_to_device(self.params, x)
@@ -184,6 +193,7 @@ def empirical_ntk_vp_fn(f, x1, x2, params, **apply_fn_kwargs):
     check_params(layer, params, input_shape(x1), "empirical_ntk_vp_fn")
     x2 = x1 if x2 is None else prepare_inputs(x2, "x2")
     params = params_to_device(params, x1)
-    kw1, kw2 = split_rng(apply_fn_kwargs, x2 is x1)
+    fixed = {k: _fixed_rng(v) for k, v in apply_fn_kwargs.items()}
+    kw1, kw2 = split_rng(fixed, x2 is x1)   # int seeds: every call sees the same masks
     return _NtkVp(layer, promote_inputs(x1, params), promote_inputs(x2, params), params,
                   kw1, kw2)

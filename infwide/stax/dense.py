@@ -119,7 +119,6 @@ class Dense(Layer):
 
     def jvp(self, params, x, d_params, dx, rng=None):
         """Forward mode: ``dy = (dx W + x dW) w_scale + db b_scale`` (``affine_jvp``)."""
-        self._check(params, x)
         return affine_jvp(self, params, x, d_params, dx)
 
     # -- infinite width --------------------------------------------------------------------

@@ -95,3 +95,23 @@ def test_linearised_training_follows_gradient_descent_mse():
     a = np.linalg.matrix_power(np.eye(12) - lr * theta, steps)
     exact = y.ravel() + a @ (apply_fn(p0, x) - y).ravel()
     np.testing.assert_allclose(f_lin(p, x).ravel(), exact, rtol=1e-9, atol=1e-10)
+
+
+def test_linearize_with_dropout_uses_one_mask_per_call():
+    init_fn, apply_fn, _ = stax.serial(stax.Dense(16, b_std=0.1), stax.Dropout(0.6), stax.Erf(),
+                                       stax.Dense(2))
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 3))
+    _, p0 = init_fn(2, x.shape)
+    dp = tree_map(lambda a: rng.standard_normal(a.shape), p0)
+    f_lin = infwide.linearize(apply_fn, p0)
+    np.testing.assert_array_equal(f_lin(p0, x, rng=3), apply_fn(p0, x, rng=3))
+    eps = 1e-6
+    fd = (apply_fn(tree_map(lambda a, d: a + eps * d, p0, dp), x, rng=3) -
+          apply_fn(tree_map(lambda a, d: a - eps * d, p0, dp), x, rng=3)) / (2 * eps)
+    p1 = tree_map(lambda a, d: a + d, p0, dp)
+    np.testing.assert_allclose(f_lin(p1, x, rng=3) - f_lin(p0, x, rng=3), fd, rtol=1e-6,
+                               atol=1e-8)
+    second = infwide.taylor_expand(apply_fn, p0, 2)(p1, x, rng=np.random.default_rng(0))
+    again = infwide.taylor_expand(apply_fn, p0, 2)(p1, x, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(second, again)
