@@ -27,9 +27,9 @@ from .device import params_to_device, restore, result_kind
 from .empirical.kernels import split_rng
 from .keywords import APPLY_KEYWORDS, reject_unknown
 from .params import check_params, promote_inputs, tree_map
-from .stax.layer import as_layer, input_shape, prepare_inputs
+from .stax.layer import Layer, as_layer, input_shape, prepare_inputs
 
-__all__ = ["jvp", "linearize", "taylor_expand", "empirical_ntk_vp_fn"]
+__all__ = ["jvp", "linearize", "taylor_expand", "empirical_ntk_vp_fn", "TaylorModel"]
 
 
 def _zeros_like(x):
@@ -67,33 +67,81 @@ def _displacement(new_params, params):
     return tree_map(lambda a, b: a - b, new_params, params)
 
 
-class _Expanded:
-    """``f_d(new_params, x, **apply_fn_kwargs)``: the degree-``d`` Taylor polynomial of ``f``
-    around ``params`` (see the module docstring)."""
+class TaylorModel(Layer):
+    """``f_d(new_params, x, rng=None)``: the degree-``d`` Taylor polynomial of the network ``f``
+    in its parameters around ``params`` (see the module docstring); what ``linearize`` and
+    ``taylor_expand`` return.
+
+    It is a ``Layer`` with the network's ``init_fn``, so ``infwide.vjp``, ``grad`` and
+    ``value_and_grad`` train it as NT users train ``nt.linearize``'s function with
+    ``jax.grad``: for ``degree=1`` the parameter gradient is the network's backward pass at
+    ``params`` (the Jacobian is constant). Its backward pass gives no input gradient (``None``:
+    that needs second derivatives), so it is a model to train, not a layer to compose; degree
+    >= 2 has no gradient, and there is no infinite-width ``kernel_fn``.
+    """
 
     def __init__(self, f, params, degree, where):
         self.layer = as_layer(f, where)
         if isinstance(degree, bool) or int(degree) != degree or degree < 0:
             raise ValueError(f"{where}: `degree` must be a non-negative integer, got {degree!r}.")
         self.params, self.degree, self.where = params, int(degree), where
+        self.name = f"{where}({self.layer.name})"
 
     def __call__(self, new_params, x, **apply_fn_kwargs):
-        reject_unknown(self.where, apply_fn_kwargs, APPLY_KEYWORDS)
-        rng = _fixed_rng(apply_fn_kwargs.get("rng"))
-        layer, kind = self.layer, result_kind(x)
-        x = prepare_inputs(x)
-        check_params(layer, self.params, input_shape(x), f"{self.where} (params)")
-        check_params(layer, new_params, input_shape(x), f"{self.where} (new_params)")
-        dp = params_to_device(_displacement(new_params, self.params), x)
+        return self.apply_fn(new_params, x, **apply_fn_kwargs)
+
+    def output_shape(self, input_shape):
+        return self.layer.output_shape(input_shape)
+
+    def init(self, rng, input_shape):
+        return self.layer.init(rng, input_shape)
+
+    def input_axes(self):
+        return self.layer.input_axes()
+
+    def _at(self, new_params, x):
+        """``(p0, dp, x)`` checked, on ``x``'s device, ``x`` promoted as NumPy would."""
+        shape = input_shape(x)
+        check_params(self.layer, self.params, shape, f"{self.where} (params)")
+        check_params(self.layer, new_params, shape, f"{self.where} (new_params)")
         p0 = params_to_device(self.params, x)
-        x = promote_inputs(promote_inputs(x, p0), dp)
+        dp = params_to_device(_displacement(new_params, self.params), x)
+        return p0, dp, promote_inputs(promote_inputs(x, p0), dp)
+
+    def apply(self, params, x, rng=None):
+        rng = _fixed_rng(rng)
+        layer = self.layer
+        p0, dp, x = self._at(params, x)
         if self.degree == 0:
-            return restore(layer.apply(p0, x, rng=rng), kind)
+            return layer.apply(p0, x, rng=rng)
         y, dy = layer.jvp(p0, x, dp, _zeros_like(x), rng=rng)
         out = _add(y, dy)
         if self.degree >= 2:
             out = _add(out, _higher_terms(layer, p0, dp, x, self.degree, rng))
-        return restore(out, kind)
+        return out
+
+    def forward(self, params, x, rng=None):
+        if self.degree >= 2:
+            raise NotImplementedError(f"{self.name}: gradients of a Taylor expansion of degree "
+                                      ">= 2 need higher derivatives, which infwide's layers do "
+                                      "not have; use degree 1 (linearize) or the network.")
+        rng = _fixed_rng(rng)
+        y = self.apply(params, x, rng=rng)
+        if self.degree == 0:
+            return y, None
+        p0, _, x = self._at(params, x)
+        return y, self.layer.forward(p0, x, rng=rng)[1]
+
+    def backward(self, params, cache, ct):
+        """``(d_params, None)``: the network's parameter gradient at ``params`` (degree 1)."""
+        if self.degree == 0:
+            return tree_map(lambda a: a * 0, params), None
+        p0 = params_to_device(self.params, ct[0] if isinstance(ct, list) else ct)
+        return self.layer.backward(p0, cache, ct)[0], None
+
+    def kernel(self, k, out_full=False):
+        raise NotImplementedError(f"{self.name}: no infinite-width kernel; the linearised "
+                                  "network's NTK is the network's own kernel_fn.")
 
 
 def _add(a, b):
@@ -147,7 +195,7 @@ def linearize(f, params):
     >>> bool(np.allclose(f_lin(params, x), apply_fn(params, x)))
     True
     """
-    return _Expanded(f, params, 1, "linearize")
+    return TaylorModel(f, params, 1, "linearize")
 
 
 def taylor_expand(f, params, degree):
@@ -155,7 +203,7 @@ def taylor_expand(f, params, degree):
     ``stax`` network in its parameters around ``params`` (NT's ``nt.taylor_expand``).
     ``degree`` 0 and 1 are exact (``f(params, x)`` and ``linearize``); higher orders are
     interpolated from exact forward-mode derivatives (see :mod:`infwide.taylor`)."""
-    return _Expanded(f, params, degree, "taylor_expand")
+    return TaylorModel(f, params, degree, "taylor_expand")
 
 
 class _NtkVp:

@@ -57,6 +57,10 @@ def test_taylor_degree_zero_and_errors():
         infwide.taylor_expand(net, p0, -1)
     with pytest.raises(TypeError, match="W_std"):
         infwide.linearize(net, p0)(p1, x1, W_std=2.0)
+    with pytest.raises(NotImplementedError, match="degree >= 2"):
+        infwide.grad(infwide.taylor_expand(net, p0, 2), "mse")(p1, x1, np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="new_params"):
+        infwide.linearize(net, p0)(p1[:1], x1)
     with pytest.raises(ValueError, match="shape of f\\(params, x2\\)"):
         infwide.empirical_ntk_vp_fn(net, x1, None, p0)(np.ones((1, 3)))
 
@@ -72,12 +76,15 @@ def test_linearised_training_follows_gradient_descent_mse():
     y = rng.standard_normal((6, 2))
     _, p0 = init_fn(1, x.shape)
     f_lin = infwide.linearize(apply_fn, p0)
+    grad_fn = infwide.grad(f_lin, "mse")          # NT: jax.grad(lambda p: loss(f_lin(p, x), y))
     jt = infwide.vjp(apply_fn, p0, x)[1]          # J0^T: cotangent -> parameter gradient
     lr, steps = 0.02, 500
     p = p0
-    for _ in range(steps):
-        ct = (f_lin(p, x) - y) / y.size            # NT's MSE gradient in the outputs
-        g = jt(ct)[0]
+    for step in range(steps):
+        g = grad_fn(p, x, y)
+        if step in (0, 7):   # the linearised model's gradient is the network's at p0
+            for u, v in zip(tree_leaves(g), tree_leaves(jt((f_lin(p, x) - y) / y.size)[0])):
+                np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-15)
         p = tree_map(lambda a, d: a - lr * d, p, g)
     # the full NTK over outputs (trace_axes=()): at finite width it couples the two outputs
     ntk = infwide.empirical_ntk_fn(apply_fn, trace_axes=())
