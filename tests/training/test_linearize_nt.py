@@ -122,3 +122,14 @@ def test_linearize_with_dropout_uses_one_mask_per_call():
     second = infwide.taylor_expand(apply_fn, p0, 2)(p1, x, rng=np.random.default_rng(0))
     again = infwide.taylor_expand(apply_fn, p0, 2)(p1, x, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(second, again)
+
+
+def test_linearised_model_ntk_is_the_network_ntk_at_p0():
+    """The linearised model's Jacobian is constant: its empirical NTK at any parameters is
+    the network's at p0 (NT: ``nt.empirical_ntk_fn(nt.linearize(f, p0))``)."""
+    net, p0, p1, x1, x2 = _load("residual_ln")
+    f_lin = infwide.linearize(net.apply_fn, p0)
+    want = infwide.empirical_ntk_fn(net.apply_fn)(x1, x2, p0)
+    np.testing.assert_allclose(infwide.empirical_ntk_fn(f_lin)(x1, x2, p1), want, rtol=1e-12,
+                               atol=1e-14)
+    assert np.abs(infwide.empirical_ntk_fn(net.apply_fn)(x1, x2, p1) - want).max() > 1e-3
