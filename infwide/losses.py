@@ -25,6 +25,7 @@ Example (a loss with its hand-written gradient, the fast exact path)::
     huber = predict.Loss(lambda fx, y: float(np.mean(np.logaddexp(fx - y, y - fx))),
                          lambda fx, y: np.tanh(fx - y) / fx.size)
 """
+import sys
 import warnings
 
 import numpy as np
@@ -58,7 +59,8 @@ class Loss:
             warnings.warn(f"the loss {self.name!r} has no gradient, so it will be "
                           "differentiated by finite differences (2 loss evaluations per output "
                           "entry and gradient). Pass predict.Loss(fn, grad) or a pair (fn, grad) "
-                          "for the exact and fast path.", SlowGradientWarning, stacklevel=2)
+                          "for the exact and fast path.", SlowGradientWarning,
+                          stacklevel=_caller_level())
 
     def __repr__(self):
         kind = "analytic" if self._grad is not None else "finite-difference"
@@ -76,6 +78,14 @@ class Loss:
     def value_and_grad(self, fx, y):
         """``(loss value, gradient in fx)``."""
         return self(fx, y), self.grad(fx, y)
+
+
+def _caller_level():
+    """The ``stacklevel`` of the first frame outside infwide: warnings point at user code."""
+    level, frame = 2, sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("infwide"):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 def _scalar(fn, x, y):
