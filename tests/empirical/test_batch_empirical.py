@@ -88,3 +88,12 @@ def test_batched_empirical_store_resumes_and_refuses_other_params(net, tmp_path)
     other = tuple(p if i else (p[0] * 2, p[1]) for i, p in enumerate(params))
     with pytest.raises(ValueError, match="other keyword arguments"):
         batched(x1, None, other)
+
+
+def test_batched_empirical_list_outputs_refused_clearly():
+    init_fn, apply_fn, _ = stax.serial(stax.Dense(4), stax.FanOut(2),
+                                       stax.parallel(stax.Dense(2), stax.Dense(3)))
+    _, params = init_fn(0, (-1, 3))
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    with pytest.raises(ValueError, match="list of outputs"):
+        infwide.batch(infwide.empirical_ntk_fn(apply_fn), batch_size=2)(x, None, params)
