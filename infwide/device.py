@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from .backend import GPU_EXTRA_HINT, get_xp, is_gpu_array
+from .kernel import Kernel
 
 __all__ = ["array_kind", "result_kind", "on_gpu", "cpu_fast_path_ok", "require",
            "restore", "params_to_device", "available_memory"]
@@ -79,9 +80,8 @@ def restore(out, kind):
     as arrays of ``kind``; NumPy, CuPy and foreign CUDA kinds pass through unchanged."""
     if kind in ("numpy", "cupy", "cuda") or out is None:
         return out
-    if hasattr(out, "__dataclass_fields__") and hasattr(out, "replace"):   # a Kernel
-        return out.replace(**{f: restore(getattr(out, f), kind)
-                              for f in ("nngp", "ntk", "cov1", "cov2")})
+    if isinstance(out, Kernel):
+        return out.map_covariances(lambda m, nb: _convert(m, kind))
     if isinstance(out, tuple) and hasattr(out, "_fields"):
         return type(out)(*[restore(v, kind) for v in out])
     if isinstance(out, (tuple, list)):

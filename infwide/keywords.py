@@ -31,6 +31,6 @@ def reject_unknown(where, kwargs, allowed=()):
     accepted = f"it accepts {', '.join(map(repr, allowed))}" if allowed else \
         "it takes no other keyword arguments"
     notes = "".join(f" `{k}`: {_NT_ONLY[k]}." for k in unknown if k in _NT_ONLY)
-    if not notes:
+    if not notes and not allowed:
         notes = " Layer hyper-parameters (W_std, b_std, ...) go to the layer's constructor."
     raise TypeError(f"{where}: unknown keyword argument(s) {names}; {accepted}.{notes}")

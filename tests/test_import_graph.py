@@ -82,7 +82,7 @@ def _imports(name):
 def _owner(name):
     """The nearest module of ours that ``name`` is or lies in (``infwide.x.y`` -> ``infwide.x``
     when ``y`` is not a module)."""
-    while name not in MODULES:
+    while name not in MODULES and "." in name:
         name = name.rpartition(".")[0]
     return name
 

@@ -267,30 +267,3 @@ def test_kernel_fn_keyword_arguments_follow_nt_rules(ks):
     assert td[2] == 2.0 and td[3][0] is a2 and td[3][1] is a1
     with pytest.raises(ValueError, match="`scale`.*must agree"):
         ens(1.0, x_te, "nngp", scale=3.0)
-
-
-# -- threading on a shared CPU ---------------------------------------------------------------
-def test_blas_threads_leave_busy_cores_to_other_processes(monkeypatch):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    import infwide.predict._threads as th
-    assert th.others_running() >= 0
-
-    def blas_threads_now():
-        return max(i["num_threads"] for i in threadpoolctl.threadpool_info()
-                   if i["user_api"] == "blas")
-    before = blas_threads_now()
-    if before < 2:
-        pytest.skip("BLAS runs single-threaded here")
-    monkeypatch.setattr(th.os, "cpu_count", lambda: before)
-    monkeypatch.setattr(th, "others_running", lambda: before)
-    with th.blas_threads(np, 4096):
-        assert blas_threads_now() == 1
-    monkeypatch.setattr(th, "others_running", lambda: 1)
-    with th.blas_threads(np, 4096):
-        assert blas_threads_now() == before - 1
-    monkeypatch.setattr(th, "others_running", lambda: 0)
-    with th.blas_threads(np, 4096):
-        assert blas_threads_now() == before
-    with th.blas_threads(np, 100):  # small problems are left alone
-        assert blas_threads_now() == before
-    assert blas_threads_now() == before

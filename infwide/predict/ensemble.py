@@ -41,7 +41,6 @@ from ._inputs import (Gaussian, array_arg, canonical_get, check_output, check_te
 from ._layout import Layout, kernel_2d, zip_2d
 from ._spectral import (decay, inv_weights, nngp_train_cov_weights, one_minus_decay)
 from ._sharing import per_time_sums
-from ._threads import blas_threads
 from .gp import GPInference
 
 __all__ = ["gradient_descent_mse_ensemble", "GradientDescentMSEEnsemble"]
@@ -165,8 +164,7 @@ class GradientDescentMSEEnsemble:
           The mean, a :class:`Gaussian` with ``compute_cov``, or a ``Gaussians`` namedtuple of
           them when ``get`` is a tuple or ``None``.
         """
-        with blas_threads(get_xp(self.y), self.layout.n_rows):
-            return self._predict(t, x_test, get, compute_cov, kernel_fn_kwargs)
+        return self._predict(t, x_test, get, compute_cov, kernel_fn_kwargs)
 
     def _predict(self, t, x_test, get, compute_cov, kernel_fn_kwargs):
         names, single = canonical_get(get, ("nngp", "ntk"), _WHERE)
@@ -195,8 +193,11 @@ class GradientDescentMSEEnsemble:
             k_test_test = k_tt if x_test is not None else (True if compute_cov else None)
             return gp(names[0] if single else names,
                       None if k_td is None else _Kernels(**k_td), k_test_test)
-        for g in names:   # both factorisations first: the first large matrix product after a
-            self.factors[g].eigh()   # LAPACK eigh runs ~2x slow on OpenBLAS (bench/NOTES.md)
+        # Both factorisations first (each is needed anyway, so the order costs nothing): with
+        # OpenBLAS the first large product after an eigh ran at half speed (bench/NOTES.md,
+        # step 17, cause not found), which this pays once instead of twice.
+        for g in names:
+            self.factors[g].eigh()
         out = {g: self._finite(g, t, k_dd, k_td, k_tt, compute_cov) for g in names}
         return pack(names, single, out)
 

@@ -6,7 +6,6 @@ from ._inputs import (array_arg, broadcast_arg, check_output, check_test_kernel,
                       check_train_kernel, out_dtype, parse_t)
 from ._layout import Layout, kernel_2d
 from ._spectral import inv_weights, one_minus_decay
-from ._threads import blas_threads
 
 __all__ = ["gradient_descent_mse", "GradientDescentMSE"]
 
@@ -90,8 +89,7 @@ class GradientDescentMSE:
         Returns:
           ``fx_train_t``, ``fx_test_t``, or ``(fx_train_t, fx_test_t)`` when both are asked.
         """
-        with blas_threads(self.xp, self.layout.n_rows):
-            return self._predict(t, fx_train_0, fx_test_0, k_test_train)
+        return self._predict(t, fx_train_0, fx_test_0, k_test_train)
 
     def _predict(self, t, fx_train_0, fx_test_0, k_test_train):
         xp, lay = self.xp, self.layout

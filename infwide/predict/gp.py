@@ -4,7 +4,6 @@ from ._factor import FactorSet, as_factor_dtype
 from ._inputs import (Gaussian, array_arg, canonical_get, check_output, check_test_kernel,
                       check_train_kernel, kernel_attr, out_dtype, pack)
 from ._layout import Layout, kernel_2d, zip_2d
-from ._threads import blas_threads
 
 __all__ = ["gp_inference", "GPInference"]
 
@@ -94,8 +93,7 @@ class GPInference:
           namedtuple of them when ``get`` is a tuple or ``None``.
         """
         names, single = canonical_get(get, _GETS, _WHERE)
-        with blas_threads(self.xp, self.layout.n_rows):
-            out = {g: self._one(g, k_test_train, k_test_test) for g in names}
+        out = {g: self._one(g, k_test_train, k_test_test) for g in names}
         return pack(names, single, out)
 
     def alpha(self, name):

@@ -2,7 +2,6 @@ r"""The largest stable learning rate for (momentum) gradient descent on the MSE 
 from ..backend import as_array, get_xp
 from ._factor import TrainFactors
 from ._linalg import largest_eigenvalue
-from ._threads import blas_threads
 
 __all__ = ["max_learning_rate"]
 
@@ -31,6 +30,5 @@ def max_learning_rate(ntk_train_train, y_train_size=None, momentum=0., eps=1e-12
     k = as_array(ntk_train_train, "ntk_train_train")
     factors = TrainFactors(k, "`ntk_train_train`", _WHERE, 0., True, None)
     size = factors.n if y_train_size is None else int(y_train_size)
-    with blas_threads(get_xp(k), factors.n):
-        lam_max = largest_eigenvalue(get_xp(k), factors.working_copy())
+    lam_max = largest_eigenvalue(get_xp(k), factors.working_copy())
     return 2 * (1 + float(momentum)) * size / (lam_max + float(eps))

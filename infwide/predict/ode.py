@@ -26,7 +26,6 @@ from ._factor import TrainFactors
 from ._inputs import (array_arg, broadcast_arg, check_output, check_test_kernel,
                       check_train_kernel, out_dtype, parse_t)
 from ._layout import Layout, kernel_2d
-from ._threads import blas_threads
 from .losses import as_loss
 
 __all__ = ["gradient_descent", "GradientDescent", "ODEState"]
@@ -124,9 +123,8 @@ class GradientDescent:
         if (t < 0).any():
             raise ValueError(f"{_WHERE}: training times must be >= 0; got min(t) = {t.min()}.")
         tau = t.reshape(-1) * self.time_scale
-        with blas_threads(self.xp, self.layout.n_rows):
-            states = self._solve(tau, st)
-            res = self._assemble(states, st, tau, t.shape)
+        states = self._solve(tau, st)
+        res = self._assemble(states, st, tau, t.shape)
         if state_in:
             return res
         fx_train_given = fx_train_or_state_0 is not None

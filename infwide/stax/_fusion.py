@@ -249,6 +249,8 @@ def _raw_inputs(serial, x1, x2):
                                                         None if x2 is None else as_array(x2, "x2")):
         return None
     ba, ca = serial.input_axes() or (0, -1)
+    if (ba % x1.ndim, ca % x1.ndim) != (0, x1.ndim - 1):
+        return None   # the engine's output shapes are those of the canonical layout only
     x1c = canonical_inputs(x1, ba, ca)
     x2c = None if x2 is None else canonical_inputs(x2, ba, ca)
     if x1c.ndim not in (2, 4) or (x2c is not None and x2c.shape[1:] != x1c.shape[1:]):
