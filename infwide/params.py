@@ -10,7 +10,8 @@ import numpy as np
 from .backend import get_xp
 
 __all__ = ["tree_map", "tree_leaves", "tree_zeros_like", "tree_vdot", "tree_size",
-           "tree_unflatten_like", "tree_stack", "is_leaf", "check_params", "reference_params"]
+           "tree_unflatten_like", "tree_stack", "is_leaf", "check_params", "reference_params",
+           "promote_inputs"]
 
 
 def is_leaf(t):
@@ -115,3 +116,18 @@ def check_params(layer, params, input_shape, where):
         if not bool(xp.isfinite(a).all()):
             raise ValueError(f"{where}: the params contain NaN or Inf (parameter array #{i} "
                              f"of shape {tuple(a.shape)}); expected finite values.")
+
+
+def promote_inputs(x, params):
+    """``x`` (an array or a list of arrays) cast up to NumPy's promotion of its dtype with the
+    floating-point parameters' dtypes, as NumPy (and NT with x64) compute ``x @ W``: float32
+    inputs with float64 parameters compute in float64; float64 inputs with float32 parameters
+    stay float64 (the layers cast their weights to the inputs' dtype)."""
+    dtypes = {a.dtype for a in tree_leaves(params)
+              if getattr(a, "dtype", None) is not None and a.dtype.kind == "f"}
+    if isinstance(x, (list, tuple)):
+        return [promote_inputs(xi, params) for xi in x]
+    if not dtypes:
+        return x
+    dtype = np.result_type(x.dtype, *dtypes)
+    return x if dtype == x.dtype else x.astype(dtype)

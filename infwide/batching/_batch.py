@@ -32,7 +32,9 @@ def batch(kernel_fn, batch_size=0, store=None, executor=None, memory_budget=None
     Parameters
     ----------
     kernel_fn : callable ``(x1, x2=None, get=None, **kwargs)``
-        A ``stax`` kernel function (or any function with that contract).
+        A ``stax`` kernel function (or any function with that contract), or an empirical
+        kernel function (``empirical_ntk_fn(f)``, ...): an object with a ``batched(**args)``
+        method is batched by it, keeping its own signature.
     batch_size : int
         Points per tile along each batch axis; any size (no divisibility constraints).
         ``0`` picks the largest tile that fits ``memory_budget``.
@@ -55,6 +57,11 @@ def batch(kernel_fn, batch_size=0, store=None, executor=None, memory_budget=None
         local workers (used when ``executor`` is None). ``store_on_device=False`` returns
         the kernel of GPU inputs in host memory (NumPy) instead of on the GPU.
     """
+    own = getattr(kernel_fn, "batched", None)   # e.g. empirical kernel functions
+    if callable(own) and not isinstance(kernel_fn, Layer):
+        return own(batch_size=batch_size, store=store, executor=executor,
+                   memory_budget=memory_budget, progress=progress, device_count=device_count,
+                   store_on_device=store_on_device)
     return BatchedKernelFn(kernel_fn, batch_size, store, executor, memory_budget, progress,
                            device_count=device_count, store_on_device=store_on_device)
 
@@ -264,7 +271,8 @@ class _Probe:
         self.out_shape = tuple(k.shape1)
         self.n_spatial = len(self.out_shape) - 2
         self.full = is_full_spatial(k.nngp.ndim, self.n_spatial)
-        self.pair_tail, self.cov_tail = tuple(k.nngp.shape[2:]), tuple(k.cov1.shape[1:])
+        self.pair_tail = tuple(k.nngp.shape[2:])
+        self.cov_tail = None if k.cov1 is None else tuple(k.cov1.shape[1:])
         self.xp = get_xp(k.nngp)
         self.tuple_type = None
         if as_tuple:

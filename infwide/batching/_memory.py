@@ -13,7 +13,7 @@ keeps only the spatial diagonal and ``prod(S)^2`` when it keeps the full spatial
 with itself; ``D`` the number of values of one input. ``LIVE`` counts the tensors of that size
 alive at once inside a layer (nngp and ntk in and out, and the temporaries of a dual
 activation: ``sqrt``, ``arctan2``, products); it is checked against ``tracemalloc`` in
-tests/test_batch_memory.py. Tiles then satisfy ``workers_in_flight * bytes(n1, n2) <= budget``.
+tests/batching/test_batch_memory.py. Tiles then satisfy ``workers_in_flight * bytes(n1, n2) <= budget``.
 
 Layers whose temporaries are larger than that (a quadrature with many nodes, say) are caught
 by a measurement: on the CPU, ``measured_pair_bytes`` runs the kernel function on two small

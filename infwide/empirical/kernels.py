@@ -15,19 +15,22 @@ Networks with a list of outputs (ending in ``parallel``) give a list of kernels,
 cross-terms ignored (as NT).
 """
 import collections
+import enum
 
 import numpy as np
 
 from ..backend import check_finite, get_xp
 from ..device import params_to_device, restore, result_kind
 from ..keywords import APPLY_KEYWORDS, reject_unknown
-from ..params import check_params
+from ..params import check_params, promote_inputs
 from ..stax.layer import as_generator, as_layer, input_shape, prepare_inputs
 from . import _tape
 from ._contract import OutputAxes
 from ._ntk_rules import layer_contribution
+from .batched import BatchedEmpirical
 
-__all__ = ["empirical_nngp_fn", "empirical_ntk_fn", "empirical_kernel_fn", "EmpiricalKernel"]
+__all__ = ["empirical_nngp_fn", "empirical_ntk_fn", "empirical_kernel_fn", "EmpiricalKernel",
+           "NtkImplementation", "split_rng"]
 
 EmpiricalKernel = collections.namedtuple("EmpiricalKernel", ("nngp", "ntk"))
 _VALID = ("nngp", "ntk")
@@ -54,6 +57,18 @@ class _Empirical:
         self.layer = as_layer(f, where)
         self.trace_axes, self.diagonal_axes, self.where = trace_axes, diagonal_axes, where
 
+    def batched(self, **batch_args):
+        """What ``infwide.batch(self, **batch_args)`` returns: this function in tiles."""
+        return BatchedEmpirical(self, batch_args)
+
+    @staticmethod
+    def named(names, values):
+        return _named(names, values)
+
+    def finish(self, names, as_tuple, values):
+        """The user's return value from the arrays ``values`` of ``names``."""
+        return _named(names, values) if as_tuple else values[0]
+
     def plan(self, y1, y2):
         plan = OutputAxes(y1.ndim, self.trace_axes, self.diagonal_axes, self.where)
         plan.check_shapes(y1.shape, y2.shape)
@@ -63,7 +78,9 @@ class _Empirical:
         x1 = _check_x(x1, "x1", self.where)
         x2 = None if x2 is None else _check_x(x2, "x2", self.where)
         check_params(self.layer, params, input_shape(x1), self.where)
-        return x1, x2, params_to_device(params, x1)
+        params = params_to_device(params, x1)
+        x2 = None if x2 is None else promote_inputs(x2, params)
+        return promote_inputs(x1, params), x2, params
 
     def nngp(self, y1s, y2s):
         out = []
@@ -100,7 +117,7 @@ class _Empirical:
         """``{name: kernel}`` for the requested ``names``, one forward pass per input batch."""
         x1, x2, params = self.inputs(x1, x2, params)
         want_ntk = "ntk" in names
-        kw1, kw2 = _split_rng(kwargs, x2 is None)
+        kw1, kw2 = split_rng(kwargs, x2 is None)
         if want_ntk:
             y1, t1 = _tape.record(self.layer, params, x1, kw1)
             y2, t2 = (y1, t1) if x2 is None else _tape.record(self.layer, params, x2, kw2)
@@ -118,7 +135,7 @@ class _Empirical:
         return {k: (v if is_list else v[0]) for k, v in out.items()}
 
 
-def _split_rng(kwargs, same):
+def split_rng(kwargs, same):
     """As NT: an ``rng`` keyword gives x1 and x2 independent randomness (e.g. Dropout masks)
     unless ``x2`` is ``None`` (one forward pass)."""
     if same or kwargs.get("rng") is None:
@@ -163,9 +180,11 @@ def _named(names, values):
 class _KernelFn(_Empirical):
     """``kernel_fn(x1, x2, get, params, **apply_fn_kwargs)``: see ``empirical_kernel_fn``."""
 
+    names = _VALID
+
     def __call__(self, x1, x2=None, get=None, params=None, **apply_fn_kwargs):
         reject_unknown(self.where, apply_fn_kwargs, APPLY_KEYWORDS)
-        names, as_tuple = _normalize_get(get, self.where)
+        names, as_tuple = self.parse_get(get)
         if params is None:
             raise TypeError(f"{self.where}: `params` is required (the parameters from the "
                             "network's init_fn).")
@@ -173,8 +192,15 @@ class _KernelFn(_Empirical):
         out = restore(self.compute(x1, x2, params, names, apply_fn_kwargs), kind)
         values = [out[g] for g in names]
         if isinstance(values[0], list):  # one kernel per network output
-            return [(_named(names, v) if as_tuple else v[0]) for v in zip(*values)]
-        return _named(names, values) if as_tuple else values[0]
+            return [self.finish(names, as_tuple, v) for v in zip(*values)]
+        return self.finish(names, as_tuple, values)
+
+    def parse_get(self, get):
+        return _normalize_get(get, self.where)
+
+    def parse_call(self, args, kwargs):
+        """``(get, params, apply_fn_kwargs)`` from the arguments after ``x1, x2``."""
+        return _bind(self.where, ("get", "params"), args, kwargs)
 
 
 class _SingleFn(_Empirical):
@@ -183,11 +209,62 @@ class _SingleFn(_Empirical):
     def __init__(self, f, trace_axes, diagonal_axes, where, name):
         super().__init__(f, trace_axes, diagonal_axes, where)
         self.name = name
+        self.names = (name,)
 
     def __call__(self, x1, x2, params, **apply_fn_kwargs):
         reject_unknown(self.where, apply_fn_kwargs, APPLY_KEYWORDS)
         out = self.compute(x1, x2, params, (self.name,), apply_fn_kwargs)[self.name]
         return restore(out, result_kind(x1, x2))
+
+    def parse_get(self, get):
+        return self.names, False
+
+    def parse_call(self, args, kwargs):
+        """``(None, params, apply_fn_kwargs)`` from the arguments after ``x1, x2``."""
+        return (None,) + _bind(self.where, ("params",), args, kwargs)[1:]
+
+
+def _bind(where, names, args, kwargs):
+    """Bind positional ``args`` and keyword ``kwargs`` to ``names`` (as Python would), the
+    rest being the network's apply_fn keywords: ``(get or None, params, apply_fn_kwargs)``."""
+    if len(args) > len(names):
+        raise TypeError(f"{where}: takes x1, x2, {', '.join(names)} positionally; got "
+                        f"{2 + len(args)} positional arguments.")
+    bound, kwargs = dict(zip(names, args)), dict(kwargs)
+    for n in names:
+        if n in kwargs:
+            if n in bound:
+                raise TypeError(f"{where}: got multiple values for argument {n!r}.")
+            bound[n] = kwargs.pop(n)
+    if bound.get("params") is None:
+        raise TypeError(f"{where}: `params` is required (the parameters from the network's "
+                        "init_fn).")
+    reject_unknown(where, kwargs, APPLY_KEYWORDS)
+    return bound.get("get"), bound["params"], kwargs
+
+
+class NtkImplementation(enum.IntEnum):
+    """NT's choice of finite-width NTK method (``nt.NtkImplementation``), same names and values.
+
+    infwide has one method for all four: each layer's contribution from its forward
+    activations and hand-derived backward sensitivities (``Dense``: Gram matrices of those,
+    NT's "structured derivatives"; other layers: their Jacobian rows). The choice is accepted
+    so that NT code runs unchanged; the result is the same NTK, as in NT.
+    """
+    AUTO = 0
+    JACOBIAN_CONTRACTION = 1
+    NTK_VECTOR_PRODUCTS = 2
+    STRUCTURED_DERIVATIVES = 3
+
+
+def _check_implementation(implementation, where):
+    if implementation is None:
+        return
+    try:
+        NtkImplementation(implementation)
+    except ValueError:
+        raise ValueError(f"{where}: `implementation` must be an infwide.NtkImplementation (or "
+                         f"its value 0-3) as in NT; got {implementation!r}.") from None
 
 
 def empirical_nngp_fn(f, trace_axes=(-1,), diagonal_axes=()):
@@ -207,7 +284,8 @@ def empirical_nngp_fn(f, trace_axes=(-1,), diagonal_axes=()):
     return _SingleFn(f, trace_axes, diagonal_axes, "empirical_nngp_fn", "nngp")
 
 
-def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None, implementation=None):
+def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None,
+                     implementation=NtkImplementation.JACOBIAN_CONTRACTION):
     """A function ``ntk_fn(x1, x2, params, **apply_fn_kwargs)`` computing the empirical NTK
     ``sum_p d f(x1)/dp  d f(x2)/dp`` of a finite network (Neural Tangents' semantics).
 
@@ -216,14 +294,16 @@ def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None, impl
     ``Dense`` layers from Gram matrices of those, without building Jacobians; other layers
     contribute their Jacobian rows. ``trace_axes`` / ``diagonal_axes`` as in
     ``empirical_nngp_fn``. ``vmap_axes`` and ``implementation`` are accepted for compatibility
-    with Neural Tangents and ignored: ``stax`` networks treat examples independently, which is
-    what this computation uses.
+    with Neural Tangents and do not change the result (``implementation``: an
+    :class:`NtkImplementation` or its value, checked): ``stax`` networks treat examples
+    independently, which is what this computation uses.
     """
+    _check_implementation(implementation, "empirical_ntk_fn")
     return _SingleFn(f, trace_axes, diagonal_axes, "empirical_ntk_fn", "ntk")
 
 
 def empirical_kernel_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None,
-                        implementation=None):
+                        implementation=NtkImplementation.JACOBIAN_CONTRACTION):
     """A function ``kernel_fn(x1, x2, get, params, **apply_fn_kwargs)`` returning empirical
     NNGP and/or NTK samples of a finite network (Neural Tangents' semantics).
 
@@ -241,4 +321,5 @@ def empirical_kernel_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None,
     >>> k.nngp.shape, k.ntk.shape
     ((4, 4), (4, 4))
     """
+    _check_implementation(implementation, "empirical_kernel_fn")
     return _KernelFn(f, trace_axes, diagonal_axes, "empirical_kernel_fn")

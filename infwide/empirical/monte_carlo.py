@@ -11,7 +11,7 @@ from ..device import restore, result_kind
 from ..keywords import APPLY_KEYWORDS, reject_unknown
 from ..stax.layer import as_generator, as_layer, input_shape, prepare_inputs
 from ._contract import canonical_axes
-from .kernels import _KernelFn, _normalize_get, _named
+from .kernels import NtkImplementation, _KernelFn, _check_implementation, _named, _normalize_get
 
 __all__ = ["monte_carlo_kernel_fn"]
 
@@ -137,7 +137,7 @@ def _tiled(empirical, x1, x2, names, params, kwargs, batch_size):
 
 def monte_carlo_kernel_fn(init_fn, apply_fn, key, n_samples, batch_size=0, device_count=-1,
                           store_on_device=True, trace_axes=(-1,), diagonal_axes=(),
-                          vmap_axes=None, implementation=None):
+                          vmap_axes=None, implementation=NtkImplementation.JACOBIAN_CONTRACTION):
     """Monte-Carlo sampler of the NNGP and NTK of a ``stax`` network (Neural Tangents' API).
 
     Parameters
@@ -150,7 +150,8 @@ def monte_carlo_kernel_fn(init_fn, apply_fn, key, n_samples, batch_size=0, devic
         sizes; ``0`` = whole batches).
     trace_axes, diagonal_axes : as in ``empirical_kernel_fn``.
     device_count, store_on_device, vmap_axes, implementation : accepted for compatibility with
-        Neural Tangents and ignored (the inputs decide the device).
+        Neural Tangents and do not change the result (the inputs decide the device;
+        ``implementation`` is checked to be an :class:`NtkImplementation` or its value).
 
     Returns
     -------
@@ -160,4 +161,5 @@ def monte_carlo_kernel_fn(init_fn, apply_fn, key, n_samples, batch_size=0, devic
     sample draws fresh parameters with ``init_fn`` and passes a fresh ``rng`` (a NumPy
     Generator) to ``apply_fn`` for stochastic layers such as ``Dropout``.
     """
+    _check_implementation(implementation, "monte_carlo_kernel_fn")
     return _MonteCarlo(init_fn, apply_fn, key, n_samples, batch_size, trace_axes, diagonal_axes)

@@ -47,9 +47,11 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1., momentum=No
     r"""Predict function-space gradient descent on any loss by solving its ODE (NT's API).
 
     Args:
-      loss: ``loss(fx, y_train) -> float`` with a gradient: :data:`~infwide.predict.cross_entropy`,
-        :data:`~infwide.predict.mse`, a :class:`~infwide.predict.Loss`, or a plain function
-        (then differentiated by finite differences, see :mod:`infwide.predict.losses`).
+      loss: ``loss(fx, y_train) -> float`` with its gradient in ``fx`` (what NT gets from
+        autodiff): :data:`~infwide.predict.cross_entropy`, :data:`~infwide.predict.mse` (or
+        their names), ``predict.Loss(fn, grad)``, or a pair ``(fn, grad)``. A plain function
+        is differentiated by finite differences, ``2 * y_train.size`` loss calls per ODE step,
+        with a :class:`~infwide.losses.SlowGradientWarning` (see :mod:`infwide.losses`).
       k_train_train: train-train kernel (NTK), NT's zipped layout without ``trace_axes``.
       y_train: training targets.
       learning_rate: step size; time is ``learning_rate * t`` (``sqrt(learning_rate) * t``
@@ -72,7 +74,7 @@ class GradientDescent:
 
     def __init__(self, loss, k_train_train, y_train, learning_rate=1., momentum=None,
                  trace_axes=(-1,), *, rtol=1.4e-8, atol=1.4e-8, method="DOP853"):
-        self.loss = as_loss(loss)
+        self.loss = as_loss(loss, _WHERE)
         k = as_array(k_train_train, "k_train_train")
         y = array_arg(y_train, "y_train", _WHERE)
         self.layout = Layout(y.shape, trace_axes)

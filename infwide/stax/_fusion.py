@@ -19,8 +19,8 @@ fused routine instead of one pass over memory per layer:
   taken when it pays (``_worth_on_kernel``).
 
 Everything else runs through the layers' own ``kernel`` methods, exactly as without the planner.
-The fused results equal the layer-by-layer ones to rounding (tests/test_fused_fc.py,
-tests/test_fused_engine.py).
+The fused results equal the layer-by-layer ones to rounding (tests/kernels/test_fused_fc.py,
+tests/stax/test_fused_engine.py).
 Set ``INFWIDE_FUSION=0`` (or use ``fusion_disabled()``) to turn the planner off, e.g. to time
 or check the unfused path.
 """

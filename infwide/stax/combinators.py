@@ -12,7 +12,7 @@ import numpy as np
 from ..backend import get_xp, result_dtype
 from ..guards import check_memory, fused_lower_bound_bytes
 from ._plan import chain_needs, match_form, needs_of, requirements
-from .layer import BranchPart, Layer, as_generator
+from .layer import BranchPart, Layer, as_generator, linear_jvp
 
 __all__ = ["serial", "parallel", "FanOut", "FanInSum", "FanInProd", "FanInConcat",
            "Identity", "repeat", "Serial", "Parallel", "match_form"]
@@ -68,6 +68,14 @@ class Serial(Layer):
         for i in reversed(range(len(self.layers))):
             grads[i], ct = self.layers[i].backward(params[i], cache[i], ct)
         return tuple(grads), ct
+
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: the chain rule, layer after layer."""
+        _check_params(self, params, len(self.layers))
+        for l, p, dp, r in zip(self.layers, params, d_params,
+                               _split_rng(rng, len(self.layers))):
+            x, dx = l.jvp(p, x, dp, dx, rng=r)
+        return x, dx
 
     def requirements(self, out_full):
         """Whether each layer's output must carry the full spatial covariance."""
@@ -158,6 +166,14 @@ class Parallel(Layer):
         out = [l.backward(p, c, g) for l, p, c, g in zip(self.layers, params, cache, ct)]
         return tuple(o[0] for o in out), [o[1] for o in out]
 
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: each branch on its own input and tangent."""
+        self._check_n(x, "inputs")
+        rngs = _split_rng(rng, len(self.layers))
+        out = [l.jvp(p, xi, dp, di, rng=r) for l, p, xi, dp, di, r in
+               zip(self.layers, params, x, d_params, dx, rngs)]
+        return [o[0] for o in out], [o[1] for o in out]
+
     def input_needs_full(self, out_full):
         needs = needs_of(self.layers[0]) if self.layers else None
         for l in self.layers[1:]:
@@ -196,6 +212,9 @@ class FanOut(Layer):
 
     def backward(self, params, cache, ct):
         return (), sum(ct[1:], ct[0])
+
+    def jvp(self, params, x, d_params, dx, rng=None):
+        return [x] * self.num, [dx] * self.num
 
     def kernel(self, k, out_full=False):
         return [k] * self.num
@@ -251,6 +270,10 @@ class FanInSum(_FanIn):
     def backward(self, params, cache, ct):
         return (), [ct] * cache
 
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: the sum of the tangents."""
+        return linear_jvp(self, params, x, d_params, dx)
+
     def kernel(self, k, out_full=False):
         self._check_list(k, "kernels")
         self.output_shape([ki.shape1 for ki in k])
@@ -291,6 +314,17 @@ class FanInProd(_FanIn):
                     g = g * xj
             grads.append(g)
         return (), grads
+
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode, the product rule: ``dy = sum_i dx_i prod_{j != i} x_j``."""
+        dy = None
+        for i, di in enumerate(dx):
+            term = di
+            for j, xj in enumerate(x):
+                if j != i:
+                    term = term * xj
+            dy = term if dy is None else dy + term
+        return self.apply(params, x), dy
 
     def kernel(self, k, out_full=False):
         self._check_list(k, "kernels")
@@ -349,6 +383,10 @@ class FanInConcat(_FanIn):
         xp = get_xp(ct)
         return (), xp.split(ct, np.cumsum(cache)[:-1].tolist(), axis=self.axis)
 
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: the concatenation of the tangents."""
+        return linear_jvp(self, params, x, d_params, dx)
+
     def kernel(self, k, out_full=False):
         self._check_list(k, "kernels")
         nd = len(k[0].shape1)
@@ -378,6 +416,9 @@ class Identity(Layer):
 
     def backward(self, params, cache, ct):
         return (), ct
+
+    def jvp(self, params, x, d_params, dx, rng=None):
+        return x, dx
 
     def kernel(self, k, out_full=False):
         return k
@@ -428,6 +469,12 @@ class Repeat(Layer):
         if total is None:  # n == 0: the output does not depend on the parameters
             total = _tree_scale(params, 0.0)
         return total, ct
+
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: the chain rule through the ``n`` applications (shared parameters)."""
+        for _ in range(self.n):
+            x, dx = self.layer.jvp(params, x, d_params, dx, rng=rng)
+        return x, dx
 
     def input_needs_full(self, out_full):
         return chain_needs([self.layer] * self.n)(out_full)

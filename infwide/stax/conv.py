@@ -24,7 +24,7 @@ from ..kernels import ops as kops
 from ..kernels.forms import full_to_diagonal
 from . import _convops as ops
 from ._spatial import ConvSpec, int_tuple, parse_padding, permute_kernel_spatial
-from .layer import Layer
+from .layer import Layer, affine_jvp
 
 __all__ = ["Conv", "ConvTranspose", "ConvLocal"]
 
@@ -171,6 +171,10 @@ class _ConvBase(Layer):
             axes = tuple(i for i in range(ct.ndim) if b.shape[i] == 1)
             db = ct.sum(axis=axes, keepdims=True) * b_scale
         return (dW, db), dx
+
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: the convolution is bilinear in ``(W, x)`` (``affine_jvp``)."""
+        return affine_jvp(self, params, x, d_params, dx)
 
     def _canonical_weight(self, xp, W, canon_shape):
         return xp.transpose(W, self.spec.canonical_weight_perm())

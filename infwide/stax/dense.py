@@ -14,7 +14,7 @@ import numpy as np
 from ..kernels import ops
 from ..kernels.dense import affine
 from ..backend import get_xp
-from .layer import Layer
+from .layer import Layer, affine_jvp
 
 __all__ = ["Dense"]
 
@@ -117,6 +117,10 @@ class Dense(Layer):
             db = ct.sum(axis=axes, keepdims=True) * b_scale
         dx = xp.moveaxis((cm @ W.T.astype(ct.dtype, copy=False)) * w_scale, -1, self.channel_axis)
         return (dW, db), dx
+
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: ``dy = (dx W + x dW) w_scale + db b_scale`` (``affine_jvp``)."""
+        return affine_jvp(self, params, x, d_params, dx)
 
     # -- infinite width --------------------------------------------------------------------
     def fused_op(self):

@@ -49,6 +49,11 @@ class Elementwise(Layer):
     def backward(self, params, cache, ct):
         return (), ct * self.dfn(get_xp(cache), cache)
 
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: ``dy = phi'(x) dx``."""
+        xp = get_xp(x)
+        return self.fn(xp, x), self.dfn(xp, x) * dx
+
     def kernel(self, k, out_full=False):
         if not k.is_gaussian:
             raise ValueError(f"{self.name}: the closed-form kernel needs a Gaussian input, i.e. a "

@@ -19,6 +19,8 @@ documents its own layout for ``apply``):
 - ``apply(params, x, rng=None)``: the forward pass (``rng``: Dropout's random generator).
 - ``forward(params, x, rng=None)``: ``(y, cache)`` for the backward pass.
 - ``backward(params, cache, ct)``: ``(d_params, d_x)``, the hand-derived VJP of ``ct``.
+- ``jvp(params, x, d_params, dx, rng=None)``: ``(y, dy)``, the hand-derived forward-mode
+  derivative (Jacobian-vector product) in the direction ``(d_params, dx)``.
 - ``kernel(k, out_full)``: the ``Kernel`` after this layer; ``out_full`` says whether the
   layers after it need the full spatial covariance of its output.
 - ``input_needs_full(out_full)``: whether this layer needs the full spatial covariance of its
@@ -35,10 +37,11 @@ from ..device import on_gpu, params_to_device, restore, result_kind
 from ..guards import check_memory, check_result
 from ..kernel import VALID_GETS, Kernel, normalize_get
 from ..keywords import APPLY_KEYWORDS, reject_unknown
+from ..params import promote_inputs
 from ._inputs import check_inputs, inputs_to_kernel
 
 __all__ = ["Layer", "BranchPart", "as_generator", "as_layer", "prepare_inputs", "input_shape",
-           "VALID_GETS"]
+           "VALID_GETS", "affine_jvp", "linear_jvp"]
 
 _NAMEDTUPLES = {}
 
@@ -150,6 +153,7 @@ class Layer:
             if x.dtype.kind in "biu":
                 x = x.astype(np.float64)
         params = params_to_device(params, x)
+        x = promote_inputs(x, params)   # NumPy's promotion: float32 x, float64 params -> float64
         return restore(self.apply(params, x, rng=rng), kind)
 
     def kernel_fn(self, x1, x2=None, get=None, **kwargs):
@@ -223,6 +227,13 @@ class Layer:
         """The role of this layer in a residual block (``BranchPart``), or None."""
         return None
 
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """``(y, dy)``: the forward pass and its derivative in the direction ``(d_params, dx)``
+        (forward mode, by hand; used by ``infwide.linearize``)."""
+        raise NotImplementedError(f"{self.name}: this layer has no forward-mode rule (jvp), so "
+                                  "infwide.linearize / taylor_expand / empirical_ntk_vp_fn "
+                                  "cannot differentiate it.")
+
     def input_axes(self):
         """``(batch_axis, channel_axis)`` of the raw inputs this layer reads; None: any layout."""
         return None
@@ -232,6 +243,20 @@ class Layer:
         (``guards`` replays a failed call with it to name the layer where it failed); a
         layer without inner layers has no steps."""
         return iter(())
+
+
+def affine_jvp(layer, params, x, d_params, dx):
+    """Forward mode of an affine layer ``y = A(W, x) + B(b)`` with ``A`` bilinear (Dense, Conv,
+    ConvTranspose, ConvLocal): ``dy = A(W, dx) + A(dW, x) + B(db)``, i.e. the layer applied to
+    ``dx`` without bias plus the layer with the parameters' tangents applied to ``x``."""
+    W = params[0]
+    return layer.apply(params, x), layer.apply((W, None), dx) + layer.apply(d_params, x)
+
+
+def linear_jvp(layer, params, x, d_params, dx):
+    """Forward mode of a layer linear in ``x`` without parameters (pools, Flatten, FanInSum,
+    FanInConcat): ``dy = layer(dx)``."""
+    return layer.apply(params, x), layer.apply(params, dx)
 
 
 def _device_id(x):

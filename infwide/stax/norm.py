@@ -56,6 +56,13 @@ class _LayerNorm(Layer):
                   y * (ct * y).mean(axis=axes, keepdims=True))
         return (), dx
 
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode of ``y = (x - m) r``, ``r = (eps + mean((x - m)^2))^(-1/2)``:
+        ``dy = r (dx - mean(dx) - y mean(y dx))`` (the same self-adjoint map as ``backward``)."""
+        y, (_, r, axes) = self.forward(params, x)
+        return y, r * (dx - dx.mean(axis=axes, keepdims=True) -
+                       y * (y * dx).mean(axis=axes, keepdims=True))
+
     def kernel(self, k, out_full=False):
         if not k.is_gaussian:
             raise ValueError(f"{self.name}: the infinite-width kernel needs a Gaussian input (a "
@@ -111,6 +118,11 @@ class _Dropout(Layer):
 
     def backward(self, params, cache, ct):
         return (), (ct if cache is None else ct * cache)
+
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: the same mask on the tangent, ``dy = dx * mask / rate``."""
+        y, scale = self.forward(params, x, rng=rng)
+        return y, (dx if scale is None else dx * scale)
 
     def kernel(self, k, out_full=False):
         if self.mode == "test":

@@ -14,7 +14,7 @@ from ..kernels.pool import (avg_pool_full, global_avg_full, global_sum_full, sum
                             window_counts)
 from ._convops import pad_input, pad_input_adjoint
 from ._spatial import int_tuple, parse_padding
-from .layer import Layer
+from .layer import Layer, linear_jvp
 
 __all__ = ["AvgPool", "SumPool", "GlobalAvgPool", "GlobalSumPool"]
 
@@ -125,6 +125,10 @@ class _Pool(Layer):
         dx = pad_input_adjoint(xp, g, sizes, self._pads(sizes), self.padding)
         return (), _from_canonical(xp, dx, self.batch_axis, self.channel_axis)
 
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: pooling is linear, ``dy = pool(dx)``."""
+        return linear_jvp(self, params, x, d_params, dx)
+
     # -- infinite width --------------------------------------------------------------------
     def input_needs_full(self, out_full):
         return True
@@ -206,6 +210,10 @@ class _GlobalPool(Layer):
         if self.kind == "GlobalAvgPool":
             g = g / ct.dtype.type(np.prod([cache[i] for i in sp]))
         return (), xp.broadcast_to(g, cache).copy()
+
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: global pooling is linear, ``dy = pool(dx)``."""
+        return linear_jvp(self, params, x, d_params, dx)
 
     def input_needs_full(self, out_full):
         return True

@@ -10,7 +10,7 @@ import numpy as np
 from ..backend import get_xp
 from ..kernels import ops
 from ..kernels.pool import flatten_diag, flatten_full
-from .layer import Layer
+from .layer import Layer, linear_jvp
 
 __all__ = ["Flatten"]
 
@@ -55,6 +55,10 @@ class _Flatten(Layer):
         ba = self.batch_axis % len(cache)
         moved = (cache[ba],) + tuple(s for i, s in enumerate(cache) if i != ba)
         return (), xp.moveaxis(ct.reshape(moved), 0, ba)
+
+    def jvp(self, params, x, d_params, dx, rng=None):
+        """Forward mode: flattening is linear, ``dy = flatten(dx)``."""
+        return linear_jvp(self, params, x, d_params, dx)
 
     def input_needs_full(self, out_full):
         return False

@@ -22,7 +22,7 @@ import numpy as np
 from ..backend import check_finite, get_xp
 from ..device import params_to_device
 from ..empirical.kernels import empirical_ntk_fn
-from ..params import check_params, tree_leaves, tree_map
+from ..params import check_params, promote_inputs, tree_leaves, tree_map
 from ..predict import max_learning_rate
 from ..stax.layer import as_layer, input_shape, prepare_inputs
 from ._progress import make_progress
@@ -166,7 +166,9 @@ def train_mse(f, params, x_train, y_train, t, learning_rate=1.0, momentum=None, 
         steps); training runs to the largest.
     learning_rate, momentum : step size; heavy-ball momentum (``None``: plain descent).
     x_test, y_test : optional test inputs (outputs recorded at ``t``) and targets (test loss).
-    dtype : computation dtype (default: that of ``x_train``; integers become float64).
+    dtype : computation dtype (default: NumPy's promotion of ``x_train``'s dtype with the
+        parameters', e.g. float64 for float32 inputs and float64 parameters; integer inputs
+        become float64).
     engine : 'auto' (members stacked on one axis when the network allows it), 'stacked', 'loop'.
     progress : True for a progress bar (tqdm if installed, else plain lines), False/None.
     check_learning_rate : refuse, before training, a learning rate above
@@ -194,13 +196,17 @@ def train_mse(f, params, x_train, y_train, t, learning_rate=1.0, momentum=None, 
     _check_data(layer, members, x_train, y_train, x_test, y_test)
     members = [params_to_device(p, x_train) for p in members]  # NumPy params follow GPU data
     steps = _times(t, learning_rate)
-    dtype = np.dtype(dtype or (x_train[0] if isinstance(x_train, list) else x_train).dtype)
+    if dtype is None:   # NumPy's promotion of the inputs' and the parameters' dtypes
+        dtype = promote_inputs(x_train[0] if isinstance(x_train, list) else x_train,
+                               members[0]).dtype
+    dtype = np.dtype(dtype)
     bound = None
     if check_learning_rate:
         bound = stable_learning_rate(layer, members[0], x_train, y_train.size, momentum)
         if learning_rate > bound:
             raise _diverged_before("train_mse", learning_rate, bound)
     eng = make_engine(layer, members, dtype, engine)
+    x_test = None if x_test is None else tree_map(lambda a: a.astype(dtype), x_test)
     rec = _Recorder(steps, x_test, None if y_test is None else y_test.astype(dtype))
     _run(eng, layer, members, x_train, y_train.astype(dtype), learning_rate, momentum, rec,
          bound, progress)

@@ -3,18 +3,18 @@ pass (``Layer.backward``), chained by the combinators.
 
 ``vjp(f, params, x)`` is the vector-Jacobian product of the network at ``(params, x)``;
 ``value_and_grad(f, loss)`` and ``grad(f, loss)`` wrap it with a loss whose gradient with
-respect to the outputs is known in closed form (``mse_loss``, ``cross_entropy_loss``, or any
-callable ``loss(fx, y) -> (value, d_value/d_fx)``).
+respect to the outputs is known (:mod:`infwide.losses`: ``'mse'``, ``'cross_entropy'``, a
+``Loss(fn, grad)``, a pair ``(fn, grad)``; a plain function by finite differences).
 """
 import numpy as np
 
-from ..backend import get_xp
 from ..device import params_to_device
 from ..keywords import APPLY_KEYWORDS, reject_unknown
-from ..params import check_params
+from ..losses import as_loss, cross_entropy, mse
+from ..params import check_params, promote_inputs
 from ..stax.layer import as_layer, input_shape, prepare_inputs
 
-__all__ = ["vjp", "value_and_grad", "grad", "mse_loss", "cross_entropy_loss", "LOSSES"]
+__all__ = ["vjp", "value_and_grad", "grad", "mse_loss", "cross_entropy_loss"]
 
 
 def vjp(f, params, x, check=True, **kwargs):
@@ -53,6 +53,7 @@ def vjp(f, params, x, check=True, **kwargs):
     if check:
         check_params(layer, params, input_shape(x), "vjp")
     params = params_to_device(params, x)
+    x = promote_inputs(x, params)
     y, cache = layer.forward(params, x, **kwargs)
     return y, _VJP(layer, params, cache, y)
 
@@ -72,39 +73,9 @@ class _VJP:
         return self.layer.backward(self.params, self.cache, ct)
 
 
-def mse_loss(fx, y):
-    """NT's squared loss ``||fx - y||^2 / (2 N K)`` (``N K = y.size``) and its gradient
-    ``(fx - y) / (N K)``: the loss under which ``predict.gradient_descent_mse`` describes
-    training with time ``t = steps * learning_rate``."""
-    r = fx - y
-    n = r.size
-    return float((r * r).sum()) / (2 * n), r / r.dtype.type(n)
-
-
-def cross_entropy_loss(fx, y):
-    """Mean softmax cross-entropy over the batch, ``-sum_k y_k log softmax(fx)_k / N``, for
-    one-hot (or probability) targets ``y`` on the last axis; gradient ``(softmax(fx) - y) / N``."""
-    xp = get_xp(fx)
-    z = fx - fx.max(axis=-1, keepdims=True)
-    log_p = z - xp.log(xp.exp(z).sum(axis=-1, keepdims=True))
-    n = fx.size // fx.shape[-1]
-    value = -float((y * log_p).sum()) / n
-    return value, (xp.exp(log_p) - y) / fx.dtype.type(n)
-
-
-LOSSES = {"mse": mse_loss, "cross_entropy": cross_entropy_loss}
-
-
-def _resolve_loss(loss, where):
-    if isinstance(loss, str):
-        if loss not in LOSSES:
-            raise ValueError(f"{where}: unknown loss {loss!r}; expected one of {sorted(LOSSES)} "
-                             "or a callable loss(fx, y) -> (value, d_value/d_fx).")
-        return LOSSES[loss]
-    if not callable(loss):
-        raise TypeError(f"{where}: `loss` must be a name in {sorted(LOSSES)} or a callable "
-                        f"loss(fx, y) -> (value, d_value/d_fx); got {type(loss).__name__}.")
-    return loss
+# The losses are infwide.losses' (one protocol, NT's normalisations), under training's names.
+mse_loss = mse
+cross_entropy_loss = cross_entropy
 
 
 class _ValueAndGrad:
@@ -112,32 +83,46 @@ class _ValueAndGrad:
 
     def __init__(self, f, loss, where):
         self.layer = as_layer(f, where)
-        self.loss = _resolve_loss(loss, where)
+        self.loss = as_loss(loss, where)
         self.where = where
 
     def __call__(self, params, x, y, **kwargs):
+        fx, back, y = self._forward(params, x, y, kwargs)
+        return float(self.loss(fx, y)), back(self._d_fx(fx, y))[0]
+
+    def _forward(self, params, x, y, kwargs):
         fx, back = vjp(self.layer, params, x, **kwargs)
         y = prepare_inputs(y, "y")
         if tuple(y.shape) != tuple(fx.shape):
             raise ValueError(f"{self.where}: targets `y` must have the network output's shape "
                              f"{tuple(fx.shape)}, got {tuple(y.shape)}.")
-        value, d_fx = self.loss(fx, y)
-        return value, back(d_fx)[0]
+        return fx, back, y
+
+    def _d_fx(self, fx, y):
+        d_fx = self.loss.grad(fx, y)
+        if tuple(d_fx.shape) != tuple(fx.shape):
+            raise ValueError(f"{self.where}: the loss gradient must have the output's shape "
+                             f"{tuple(fx.shape)}, got {tuple(d_fx.shape)}.")
+        return d_fx.astype(fx.dtype, copy=False)
 
 
 def value_and_grad(f, loss="mse"):
     """``fn(params, x, y, **kwargs) -> (loss, d_params)`` for a ``stax`` network ``f``.
 
-    ``loss`` is ``'mse'`` (NT's ``||f - y||^2 / (2 N K)``), ``'cross_entropy'``, or a callable
-    ``loss(fx, y) -> (value, d_value/d_fx)``. Gradients come from the layers' hand-derived
-    backward passes (no autodiff).
+    ``loss`` is a loss of :mod:`infwide.losses`' protocol, shared with
+    ``predict.gradient_descent``: ``'mse'`` (NT's ``mean((f - y)**2) / 2``),
+    ``'cross_entropy'`` (NT's ``-mean(log_softmax(f) * y)``), ``predict.mse`` /
+    ``predict.cross_entropy``, ``predict.Loss(fn, grad)``, a pair ``(fn, grad)``, or a plain
+    ``fn(fx, y) -> float`` (differentiated in ``fx`` by finite differences, with a warning).
+    Gradients in the parameters come from the layers' hand-derived backward passes.
     """
     return _ValueAndGrad(f, loss, "value_and_grad")
 
 
 class _Grad(_ValueAndGrad):
     def __call__(self, params, x, y, **kwargs):
-        return super().__call__(params, x, y, **kwargs)[1]
+        fx, back, y = self._forward(params, x, y, kwargs)
+        return back(self._d_fx(fx, y))[0]
 
 
 def grad(f, loss="mse"):

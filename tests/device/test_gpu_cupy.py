@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from infwide import stax
+from infwide.params import tree_map
 
 pytestmark = pytest.mark.gpu
 
@@ -115,7 +116,8 @@ def test_apply_forward_backward_on_gpu(cp):
     x = np.random.default_rng(1).standard_normal((4, 6, 6, 3))
     _, params = net.init_fn(0, x.shape)
     close(net.apply_fn(params, cp.asarray(x)), net.apply_fn(params, x), 1e-10, cp)
-    y32 = net.apply_fn(params, cp.asarray(x, np.float32))
+    p32 = tree_map(lambda a: a.astype(np.float32), params)   # float64 params would promote
+    y32 = net.apply_fn(p32, cp.asarray(x, np.float32))
     assert y32.dtype == np.float32
     close(y32, net.apply_fn(params, x), 1e-4, cp)
     from infwide.device import params_to_device

@@ -10,7 +10,7 @@ import infwide
 from infwide import stax
 from infwide.empirical import _ntk_rules
 from infwide.empirical._contract import OutputAxes
-from infwide.params import tree_leaves, tree_unflatten_like
+from infwide.params import tree_leaves, tree_map, tree_unflatten_like
 
 from tests.conftest import nt_fixture
 
@@ -136,7 +136,8 @@ def test_x2_none_and_dtype():
     assert a._fields == ("nngp", "ntk")
     both = kernel_fn(x, None, ("ntk", "nngp"), params)
     assert both._fields == ("ntk", "nngp")
-    k32 = kernel_fn(x.astype(np.float32), None, "ntk", params)
+    p32 = tree_map(lambda a: a.astype(np.float32), params)
+    k32 = kernel_fn(x.astype(np.float32), None, "ntk", p32)   # float64 params promote (NumPy)
     assert k32.dtype == np.float32
     np.testing.assert_allclose(k32, a.ntk, rtol=1e-4)
     assert kernel_fn(np.arange(15).reshape(3, 5), None, "nngp", params).dtype == np.float64

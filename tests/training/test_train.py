@@ -56,14 +56,14 @@ def test_value_and_grad_matches_finite_differences(loss):
     _, params = net.init_fn(1, x.shape)
     value, g = infwide.value_and_grad(net, loss)(params, x, y)
     fn = mse_loss if loss == "mse" else cross_entropy_loss
-    assert np.isclose(value, fn(net.apply_fn(params, x), y)[0])
+    assert np.isclose(value, fn(net.apply_fn(params, x), y))
     for a, d in zip(tree_leaves(params), tree_leaves(g)):
         for idx in list(np.ndindex(a.shape))[:6]:
             old = a[idx]
             a[idx] = old + 1e-6
-            up = fn(net.apply_fn(params, x), y)[0]
+            up = fn(net.apply_fn(params, x), y)
             a[idx] = old - 1e-6
-            down = fn(net.apply_fn(params, x), y)[0]
+            down = fn(net.apply_fn(params, x), y)
             a[idx] = old
             assert np.isclose(d[idx], (up - down) / 2e-6, rtol=1e-5, atol=1e-8)
     only = infwide.grad(net, loss)(params, x, y)
@@ -73,7 +73,7 @@ def test_value_and_grad_matches_finite_differences(loss):
 
 def test_mse_is_nt_normalisation():
     fx, y = np.array([[1.0, 2.0], [3.0, 4.0], [0.0, 0.0]]), np.zeros((3, 2))
-    value, grad = mse_loss(fx, y)
+    value, grad = mse_loss.value_and_grad(fx, y)
     assert value == pytest.approx(30.0 / (2 * 6))
     np.testing.assert_allclose(grad, fx / 6)
 
